@@ -1,0 +1,5 @@
+import sys
+
+from fennec.cli import main
+
+sys.exit(main())

@@ -1,0 +1,87 @@
+"""The ``fennec`` command line. Thin: parse arguments, call the library, render the result.
+
+Each verb group lives in its own module and registers itself on :data:`app`. Results go to stdout (table,
+CSV or JSON); logs go to stderr. A :class:`~fennec.errors.FennecError` (or a missing file) ends the run with
+one line on stderr and exit code 1; ``-v`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+
+import click
+import typer
+
+from fennec.errors import FennecError
+
+app = typer.Typer(
+    name="fennec",
+    help="Recommend which pre-trained model to fine-tune for a new image task.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_STATE = {"verbose": 0}
+
+
+@app.callback()
+def _root(
+    verbose: int = typer.Option(
+        0, "--verbose", "-v", count=True, help="-v: INFO logs and tracebacks; -vv: DEBUG."
+    ),
+) -> None:
+    """Fennec: rank pre-trained models for a new task before fine-tuning any of them."""
+    _STATE["verbose"] = verbose
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("fennec").setLevel(level)
+    logging.getLogger("archi2vec").setLevel(level)
+
+
+def _register() -> None:
+    # Verb modules register their commands on `app` at import time.
+    from fennec.cli import _core  # noqa: F401
+
+    for optional in ("_score", "_proxy", "_archi2vec", "_btune", "_bench"):
+        try:
+            __import__(f"fennec.cli.{optional}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"fennec.cli.{optional}":
+                raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``fennec`` script; returns the exit code."""
+    _register()
+    args = sys.argv[1:] if argv is None else list(argv)
+    verbose = sum(a.count("v") for a in args if a.startswith("-") and not a.startswith("--") and set(a[1:]) == {"v"})
+    verbose += args.count("--verbose")
+    try:
+        app(args=args, prog_name="fennec", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        print("Aborted.", file=sys.stderr)
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (FennecError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
+        if verbose:
+            traceback.print_exc()
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) if not isinstance(exc, OSError) or not exc.filename else f"{exc.strerror}: {exc.filename}"
+    return " ".join(text.split())
+
+
+def run() -> None:  # pragma: no cover - console script shim
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Evaluation protocols on a history: Fennec beside the baselines, per task, as a tidy DataFrame.
+
+Correlations are computed per target task across models, then summarised over tasks.
+
+Protocols
+---------
+``loto``   leave-one-task-out (a cold task): fit on the other tasks, rank all models for the held-out one.
+           With no task information, Fennec's ranking is the subspace's model prior ``mu + b_i``.
+``warm``   warm start: as ``loto``, then ``k`` randomly chosen models of the held-out task are revealed
+           (k = 1, 3, 5; ``n_draws`` draws); Fennec folds the task in; models not revealed are ranked.
+``lomo``   leave-one-model-out (a cold model): each model's whole row is held out and predicted from its
+           side information (params, ImageNet top-1, GMACs, pretraining, family); per task, the cold
+           predictions of all models are ranked. The history prior does not exist for a cold model.
+``cells``  random held-out cells (``cell_fraction`` of the observed ones); per task, the held-out models
+           are ranked (tasks with fewer than 3 held-out models are skipped).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from fennec.errors import SchemaError
+from fennec.evaluation.baselines import history_prior, model_side_features, side_baselines
+from fennec.evaluation.rankmetrics import METRIC_COLUMNS, ranking_metrics
+from fennec.history import History, TaskScaler
+from fennec.subspace import TransferSubspace
+
+logger = logging.getLogger(__name__)
+
+PROTOCOLS = ("loto", "warm", "lomo", "cells")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What to evaluate. ``subspace`` holds :class:`TransferSubspace` keyword arguments."""
+
+    protocols: tuple[str, ...] = PROTOCOLS
+    warm_k: tuple[int, ...] = (1, 3, 5)
+    n_draws: int = 10
+    n_random: int = 50
+    cell_fraction: float = 0.2
+    cell_draws: int = 3
+    side_l2: float = 1.0
+    seed: int = 0
+    subspace: dict = field(default_factory=lambda: {
+        "n_components": "auto", "l2": "auto", "candidate_ranks": (0, 1, 2, 3, 4, 6),
+        "candidate_l2": (0.3, 1.0, 3.0, 10.0), "n_folds": 3})
+
+    def validate(self) -> None:
+        unknown = sorted(set(self.protocols) - set(PROTOCOLS))
+        if unknown:
+            raise SchemaError(f"unknown protocol(s) {unknown}; choose from {', '.join(PROTOCOLS)}")
+        if any(k < 1 for k in self.warm_k):
+            raise SchemaError(f"warm_k must be positive integers, got {self.warm_k}")
+        if not 0 < self.cell_fraction < 1:
+            raise SchemaError(f"cell_fraction must be in (0, 1), got {self.cell_fraction}")
+
+    def to_dict(self) -> dict:
+        return {"protocols": list(self.protocols), "warm_k": list(self.warm_k), "n_draws": self.n_draws,
+                "n_random": self.n_random, "cell_fraction": self.cell_fraction, "cell_draws": self.cell_draws,
+                "side_l2": self.side_l2, "seed": self.seed,
+                "subspace": {k: list(v) if isinstance(v, tuple) else v for k, v in self.subspace.items()}}
+
+
+class _Rows:
+    """Collects per-task metric rows."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+
+    def add(self, protocol: str, task: str, method: str, scores, truth, *, k=np.nan, draw=np.nan) -> None:
+        scores = np.asarray(scores, dtype=float)
+        truth = np.asarray(truth, dtype=float)
+        ok = np.isfinite(scores) & np.isfinite(truth)
+        if ok.sum() < 3:
+            return
+        row = {"protocol": protocol, "task_id": task, "method": method, "k": k, "draw": draw,
+               "n_models": int(ok.sum())}
+        row.update(ranking_metrics(scores[ok], truth[ok]))
+        self.rows.append(row)
+
+    def add_random(self, protocol: str, task: str, truth, rng, n_random: int, *, k=np.nan) -> None:
+        truth = np.asarray(truth, dtype=float)
+        ok = np.isfinite(truth)
+        if ok.sum() < 3:
+            return
+        draws = [ranking_metrics(rng.random(ok.sum()), truth[ok]) for _ in range(n_random)]
+        row = {"protocol": protocol, "task_id": task, "method": "random", "k": k, "draw": np.nan,
+               "n_models": int(ok.sum())}
+        row.update({c: float(np.nanmean([d[c] for d in draws])) for c in draws[0]})
+        self.rows.append(row)
+
+
+def _baselines(rows: _Rows, protocol, task, truth, prior, side, rng, cfg, *, k=np.nan, mask=None) -> None:
+    sel = np.ones(len(truth), bool) if mask is None else mask
+    if prior is not None:
+        rows.add(protocol, task, "history_prior", prior[sel], truth[sel], k=k)
+    for name, vec in side.items():
+        rows.add(protocol, task, name, vec[sel], truth[sel], k=k)
+    rows.add_random(protocol, task, truth[sel], rng, cfg.n_random, k=k)
+
+
+def evaluate_history(
+    history: History,
+    *,
+    side: pd.DataFrame | None = None,
+    config: EvalConfig | None = None,
+    progress: bool | None = None,
+) -> pd.DataFrame:
+    """Run the protocols of ``config`` on ``history``; one row per (protocol, task, method, k, draw).
+
+    ``side`` is the models side table (``fennec.datasets.model_side_table``) in ``history.model_ids``
+    order, used by the ImageNet top-1 / params baselines and by the cold-model protocol.
+    """
+    cfg = config or EvalConfig()
+    cfg.validate()
+    Y, model_ids, task_ids = history.to_matrix()
+    n, m = Y.shape
+    if side is not None and len(side) != n:
+        raise SchemaError(f"side table has {len(side)} rows for {n} models")
+    side_vecs = side_baselines(side, n)
+    rows = _Rows()
+    rng = np.random.default_rng(cfg.seed)
+    disable = None if progress is None else not progress
+
+    def fit(Z):
+        return TransferSubspace(**cfg.subspace, random_state=cfg.seed).fit(Z)
+
+    if "loto" in cfg.protocols or "warm" in cfg.protocols:
+        for j in tqdm(range(m), desc="leave-one-task-out", disable=disable):
+            task = task_ids[j]
+            train = np.delete(Y, j, axis=1)
+            has_train = np.isfinite(train).any(axis=1)
+            truth = np.where(has_train, Y[:, j], np.nan)
+            if np.isfinite(truth).sum() < 3:
+                continue
+            scaler = TaskScaler.fit(train)
+            Z = scaler.transform(train)
+            sub = fit(Z)
+            prior = history_prior(Z)
+            if "loto" in cfg.protocols:
+                rows.add("loto", task, "fennec", sub.model_prior(), truth)
+                _baselines(rows, "loto", task, truth, prior, side_vecs, rng, cfg)
+            if "warm" in cfg.protocols:
+                s0 = float(np.median(scaler.std))
+                measured = np.flatnonzero(np.isfinite(truth))
+                for k in cfg.warm_k:
+                    if len(measured) - k < 3:
+                        continue
+                    for d in range(cfg.n_draws):
+                        revealed = rng.choice(measured, size=k, replace=False)
+                        fold = sub.fold_in_task(revealed, truth[revealed] / s0)
+                        hidden = np.ones(n, bool)
+                        hidden[revealed] = False
+                        rows.add("warm", task, "fennec", fold.prediction[hidden], truth[hidden], k=k, draw=d)
+                        rows.add("warm", task, "history_prior", prior[hidden], truth[hidden], k=k, draw=d)
+                    _baselines(rows, "warm", task, truth, None, side_vecs, rng, cfg, k=k)
+
+    if "lomo" in cfg.protocols:
+        X = model_side_features(side, n)
+        cold = np.full((n, m), np.nan)
+        scaler = TaskScaler.fit(Y)
+        for i in tqdm(range(n), desc="leave-one-model-out", disable=disable):
+            train = Y.copy()
+            train[i] = np.nan
+            keep = np.isfinite(train).any(axis=1)
+            keep_cols = np.isfinite(train).sum(axis=0) >= 2
+            if keep.sum() < 3 or keep_cols.sum() == 0:
+                continue
+            sc = TaskScaler.fit(train[:, keep_cols])
+            Z = np.full_like(train, np.nan)
+            Z[:, keep_cols] = sc.transform(train[:, keep_cols])
+            sub = fit(Z[keep][:, keep_cols])
+            targets = np.hstack([sub.model_bias_[:, None], sub.model_vectors_])
+            idx = np.flatnonzero(keep)
+            Xtr = np.hstack([np.ones((len(idx), 1)), X[idx]])
+            pen = np.r_[0.0, np.full(X.shape[1], cfg.side_l2)]
+            coef = np.linalg.solve(Xtr.T @ Xtr + np.diag(pen) + 1e-9 * np.eye(Xtr.shape[1]), Xtr.T @ targets)
+            t_hat = np.r_[1.0, X[i]] @ coef
+            z = sub.global_mean_ + t_hat[0] + sub.task_bias_ + sub.task_vectors_ @ t_hat[1:]
+            cold[i, keep_cols] = z
+        for j, task in enumerate(task_ids):
+            truth = Y[:, j]
+            if np.isfinite(truth).sum() < 3:
+                continue
+            rows.add("lomo", task, "fennec", cold[:, j], truth)
+            _baselines(rows, "lomo", task, truth, None, side_vecs, rng, cfg)
+        del scaler
+
+    if "cells" in cfg.protocols:
+        obs_r, obs_c = np.nonzero(np.isfinite(Y))
+        for d in range(cfg.cell_draws):
+            held = rng.random(len(obs_r)) < cfg.cell_fraction
+            train = Y.copy()
+            train[obs_r[held], obs_c[held]] = np.nan
+            ok_cols = np.isfinite(train).sum(axis=0) >= 2
+            scaler = TaskScaler.fit(np.where(ok_cols, train, 0.0))
+            Z = np.where(ok_cols, scaler.transform(train), np.nan)
+            sub = fit(Z)
+            pred = sub.reconstruct()
+            prior = history_prior(Z)
+            for j, task in enumerate(task_ids):
+                rows_j = obs_r[held & (obs_c == j)]
+                if len(rows_j) < 3 or not ok_cols[j]:
+                    continue
+                mask = np.zeros(n, bool)
+                mask[rows_j] = True
+                truth = np.where(mask, Y[:, j], np.nan)
+                rows.add("cells", task, "fennec", pred[:, j], truth, draw=d)
+                rows.add("cells", task, "history_prior", prior, truth, draw=d)
+                for name, vec in side_vecs.items():
+                    rows.add("cells", task, name, vec, truth, draw=d)
+                rows.add_random("cells", task, truth, rng, max(cfg.n_random // 5, 5))
+    out = pd.DataFrame(rows.rows)
+    if out.empty:
+        raise SchemaError(f"{history.name}: no task had at least 3 models to rank under {cfg.protocols}")
+    return out
+
+
+def summarize(results: pd.DataFrame, *, metrics: Iterable[str] = METRIC_COLUMNS) -> pd.DataFrame:
+    """Mean over draws within each task, then mean over tasks: one row per (protocol, k, method)."""
+    metrics = [c for c in metrics if c in results.columns]
+    res = results.copy()
+    res["k"] = res["k"].fillna(0).astype(int)
+    per_task = res.groupby(["protocol", "k", "method", "task_id"], sort=False)[metrics + ["n_models"]].mean()
+    summary = per_task.groupby(level=["protocol", "k", "method"], sort=False).agg(["mean"])
+    summary.columns = [c[0] for c in summary.columns]
+    summary["n_tasks"] = per_task.groupby(level=["protocol", "k", "method"], sort=False).size()
+    order = {p: i for i, p in enumerate(PROTOCOLS)}
+    methods = {m: i for i, m in enumerate(("fennec", "history_prior", "imagenet_top1", "params", "random"))}
+    summary = summary.reset_index()
+    summary["_o"] = summary["protocol"].map(order).fillna(99) * 1000 + summary["k"] * 10 + summary["method"].map(methods).fillna(9)
+    return summary.sort_values("_o").drop(columns="_o").reset_index(drop=True)
+
+
+def per_task_table(results: pd.DataFrame, *, metric: str = "kendall_tau", protocol: str = "loto", k: int = 0) -> pd.DataFrame:
+    """Tasks as rows, methods as columns, for one protocol and metric (draws averaged)."""
+    res = results[results["protocol"] == protocol].copy()
+    res["k"] = res["k"].fillna(0).astype(int)
+    res = res[res["k"] == k]
+    table = res.pivot_table(index="task_id", columns="method", values=metric, aggfunc="mean")
+    cols = [c for c in ("fennec", "history_prior", "imagenet_top1", "params", "random") if c in table.columns]
+    table = table[cols + [c for c in table.columns if c not in cols]]
+    table.loc["mean"] = table.mean(numeric_only=True)
+    return table

@@ -1,0 +1,285 @@
+"""Fine-tuning histories: read, validate and turn a long table into a model x task matrix.
+
+A history is a long table with one row per fine-tuning result::
+
+    model_id,task_id,score,metric,source,campaign
+
+``metric`` and the two provenance columns are optional (``metric`` defaults to ``top1``). Validation
+follows one rule: every problem names the file, the column and the offending rows (as 1-based CSV line
+numbers, the header being line 1) or ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from fennec.errors import SchemaError, UnknownIdError
+
+logger = logging.getLogger(__name__)
+
+#: Metrics a history may hold; all are "higher is better".
+KNOWN_METRICS: dict[str, str] = {
+    "top1": "top-1 accuracy (%)",
+    "map": "mean average precision (%), multi-label tasks such as voc2007",
+    "accuracy": "accuracy in [0, 1]",
+    "neg_error": "negative regression error (higher is better)",
+}
+REQUIRED_COLUMNS = ("model_id", "task_id", "score")
+OPTIONAL_COLUMNS = ("metric", "source", "campaign")
+
+
+class HistoryWarning(UserWarning):
+    """A history was accepted after a repair (duplicates averaged, sparse tasks dropped)."""
+
+
+def _lines(index: Sequence[int], limit: int = 8) -> str:
+    shown = ", ".join(str(i + 2) for i in list(index)[:limit])
+    more = f" and {len(index) - limit} more" if len(index) > limit else ""
+    return f"line{'s' if len(index) > 1 else ''} {shown}{more}"
+
+
+def _names(items: Sequence[str], limit: int = 8) -> str:
+    items = list(items)
+    shown = ", ".join(repr(i) for i in items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+@dataclass(frozen=True)
+class History:
+    """A validated fine-tuning history (one row per model x task cell, repeats already averaged).
+
+    Build it with :meth:`from_csv`, :meth:`from_frame` or :func:`fennec.datasets.load_history`.
+
+    Attributes
+    ----------
+    frame : DataFrame
+        Columns ``model_id, task_id, score, metric, source, campaign``, one row per cell, sorted.
+    name : str
+        Where it came from (a file path or a shipped history name); used in messages and manifests.
+    """
+
+    frame: pd.DataFrame
+    name: str = "<frame>"
+    sha256: str = field(default="", compare=False)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_csv(cls, path: str | Path, **kwargs) -> History:
+        """Read and validate a long CSV. Keyword arguments go to :meth:`from_frame`."""
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(2, "history file not found", str(path))
+        if path.is_dir():
+            raise SchemaError(f"{path}: is a directory; expected a history CSV file")
+        raw = path.read_bytes()
+        try:
+            frame = pd.read_csv(path, dtype={"model_id": str, "task_id": str}, keep_default_na=False,
+                                na_values={"score": ["", "nan", "NaN", "NA"]})
+        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+            raise SchemaError(f"{path}: cannot be read as CSV ({' '.join(str(exc).split())})") from exc
+        return cls.from_frame(frame, name=str(path), sha256=hashlib.sha256(raw).hexdigest(), **kwargs)
+
+    @classmethod
+    def from_frame(
+        cls,
+        frame: pd.DataFrame,
+        *,
+        name: str = "<frame>",
+        metric: str | None = None,
+        min_models_per_task: int = 3,
+        sha256: str | None = None,
+    ) -> History:
+        """Validate a long table.
+
+        Parameters
+        ----------
+        frame : DataFrame
+            Columns ``model_id, task_id, score`` and optionally ``metric, source, campaign``.
+        name : str
+            Used in error messages (a file path, a history name).
+        metric : str, optional
+            Keep only rows of this metric (it must be present). Without it, every task must still have a
+            single metric: per-task standardisation makes different tasks' metrics comparable, but one
+            task cannot mix two.
+        min_models_per_task : int
+            Tasks measured on fewer models cannot be standardised or ranked; they are dropped with a
+            :class:`HistoryWarning` naming them.
+        """
+        df = cls._validate(frame, name=name, metric=metric, min_models_per_task=min_models_per_task)
+        if sha256 is None:
+            sha256 = hashlib.sha256(df.to_csv(index=False).encode()).hexdigest()
+        return cls(frame=df, name=name, sha256=sha256)
+
+    @staticmethod
+    def _validate(frame: pd.DataFrame, *, name: str, metric: str | None, min_models_per_task: int) -> pd.DataFrame:
+        if not isinstance(frame, pd.DataFrame):
+            raise SchemaError(f"{name}: expected a pandas DataFrame, got {type(frame).__name__}")
+        missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+        if missing:
+            raise SchemaError(
+                f"{name}: missing required column(s) {_names(missing)}; found {_names(list(frame.columns))}"
+            )
+        if len(frame) == 0:
+            raise SchemaError(f"{name}: the history has no rows")
+        df = frame.reset_index(drop=True).copy()
+        for col in ("model_id", "task_id"):
+            ids = df[col].astype("string").str.strip()
+            empty = np.flatnonzero(ids.isna().to_numpy() | (ids.fillna("") == "").to_numpy())
+            if len(empty):
+                raise SchemaError(f"{name}: column {col!r} is empty on {_lines(empty)}")
+            df[col] = ids.astype(str)
+        scores = pd.to_numeric(df["score"], errors="coerce")
+        bad = np.flatnonzero(~np.isfinite(scores.to_numpy(dtype=float, na_value=np.nan)))
+        if len(bad):
+            shown = ", ".join(repr(df["score"].iloc[i]) for i in bad[:3])
+            raise SchemaError(
+                f"{name}: column 'score' must be a finite number; got {shown} on {_lines(bad)}"
+            )
+        df["score"] = scores.astype(float)
+        if "metric" not in df.columns:
+            df["metric"] = "top1"
+        df["metric"] = df["metric"].astype(str).str.strip().replace("", "top1")
+        unknown = sorted(set(df["metric"]) - set(KNOWN_METRICS))
+        if unknown:
+            rows = np.flatnonzero(df["metric"].isin(unknown).to_numpy())
+            raise SchemaError(
+                f"{name}: unknown metric {_names(unknown)} in column 'metric' on {_lines(rows)}; "
+                f"known metrics: {', '.join(KNOWN_METRICS)}"
+            )
+        if metric is not None:
+            if metric not in KNOWN_METRICS:
+                raise SchemaError(f"unknown metric {metric!r}; known metrics: {', '.join(KNOWN_METRICS)}")
+            if not (df["metric"] == metric).any():
+                raise SchemaError(
+                    f"{name}: no rows with metric {metric!r}; the history has {_names(sorted(set(df['metric'])))}"
+                )
+            df = df[df["metric"] == metric].reset_index(drop=True)
+        per_task = df.groupby("task_id")["metric"].nunique()
+        mixed = per_task[per_task > 1].index.tolist()
+        if mixed:
+            raise SchemaError(
+                f"{name}: task(s) {_names(mixed)} mix several metrics; pass metric=... (--metric) to pick one"
+            )
+        for col in ("source", "campaign"):
+            if col not in df.columns:
+                df[col] = ""
+            df[col] = df[col].fillna("").astype(str)
+
+        dup = df.duplicated(["model_id", "task_id"], keep=False)
+        if dup.any():
+            pairs = df.loc[dup, ["model_id", "task_id"]].drop_duplicates()
+            shown = _names([f"{m}/{t}" for m, t in pairs.itertuples(index=False)], limit=5)
+            msg = (f"{name}: {int(dup.sum())} rows repeat {len(pairs)} (model_id, task_id) pair(s) "
+                   f"({shown}, {_lines(np.flatnonzero(dup.to_numpy()))}); averaging the repeats")
+            warnings.warn(msg, HistoryWarning, stacklevel=4)
+            logger.warning(msg)
+            df = (
+                df.groupby(["model_id", "task_id"], as_index=False, sort=False)
+                .agg(score=("score", "mean"), metric=("metric", "first"), source=("source", "first"),
+                     campaign=("campaign", lambda s: ";".join(sorted(set(s)))))
+            )
+
+        counts = df.groupby("task_id")["model_id"].nunique()
+        sparse = counts[counts < min_models_per_task]
+        if len(sparse):
+            detail = _names([f"{t} ({n} model{'s' if n != 1 else ''})" for t, n in sparse.items()])
+            msg = (f"{name}: dropping task(s) with fewer than {min_models_per_task} models, "
+                   f"too few to standardise and rank: {detail}")
+            warnings.warn(msg, HistoryWarning, stacklevel=4)
+            logger.warning(msg)
+            df = df[~df["task_id"].isin(sparse.index)]
+        if df.empty:
+            raise SchemaError(f"{name}: no task has at least {min_models_per_task} models; nothing to fit")
+        cols = ["model_id", "task_id", "score", "metric", "source", "campaign"]
+        return df[cols].sort_values(["task_id", "model_id"], kind="stable").reset_index(drop=True)
+
+    # ------------------------------------------------------------------ views
+    @property
+    def model_ids(self) -> list[str]:
+        return sorted(self.frame["model_id"].unique())
+
+    @property
+    def task_ids(self) -> list[str]:
+        return sorted(self.frame["task_id"].unique())
+
+    @property
+    def n_cells(self) -> int:
+        return len(self.frame)
+
+    def to_matrix(self) -> tuple[npt.NDArray[np.float64], list[str], list[str]]:
+        """Return ``(Y, model_ids, task_ids)``: ``Y[i, j]`` the score, NaN where not measured."""
+        model_ids, task_ids = self.model_ids, self.task_ids
+        mi = pd.Index(model_ids).get_indexer(self.frame["model_id"])
+        ti = pd.Index(task_ids).get_indexer(self.frame["task_id"])
+        Y = np.full((len(model_ids), len(task_ids)), np.nan)
+        Y[mi, ti] = self.frame["score"].to_numpy()
+        return Y, model_ids, task_ids
+
+    def task_metric(self) -> dict[str, str]:
+        return self.frame.groupby("task_id")["metric"].first().to_dict()
+
+    def subset(self, *, models: Sequence[str] | None = None, tasks: Sequence[str] | None = None) -> History:
+        """A history restricted to some models and/or tasks (unknown ids raise :class:`UnknownIdError`)."""
+        df = self.frame
+        for col, ids, known in (("model_id", models, self.model_ids), ("task_id", tasks, self.task_ids)):
+            if ids is None:
+                continue
+            unknown = sorted(set(ids) - set(known))
+            if unknown:
+                raise UnknownIdError(f"{self.name}: unknown {col} {_names(unknown)}")
+            df = df[df[col].isin(ids)]
+        return History(frame=df.reset_index(drop=True), name=self.name, sha256=self.sha256)
+
+    def summary(self) -> dict[str, object]:
+        Y, m, t = self.to_matrix()
+        return {
+            "name": self.name,
+            "n_models": len(m),
+            "n_tasks": len(t),
+            "n_cells": int(np.isfinite(Y).sum()),
+            "observed_fraction": float(np.isfinite(Y).mean()),
+            "metrics": sorted(set(self.frame["metric"])),
+            "sha256": self.sha256,
+        }
+
+
+@dataclass(frozen=True)
+class TaskScaler:
+    """Per-task standardisation ``z = (y - mean_j) / std_j`` over the observed cells; invertible.
+
+    Tasks differ in scale (CIFAR-10 ~97 %, aircraft ~80 %); comparing models across tasks needs a common
+    scale. A task whose observed scores are all equal gets ``std = 1`` (nothing to rank; no division by 0).
+    """
+
+    mean: npt.NDArray[np.float64]
+    std: npt.NDArray[np.float64]
+
+    @classmethod
+    def fit(cls, Y: npt.NDArray[np.float64]) -> TaskScaler:
+        Y = np.asarray(Y, dtype=float)
+        if Y.ndim != 2:
+            raise SchemaError(f"expected a 2-D model x task matrix, got shape {Y.shape}")
+        observed = np.isfinite(Y)
+        n = observed.sum(axis=0)
+        if (n == 0).any():
+            raise SchemaError(f"task column(s) {np.flatnonzero(n == 0).tolist()} have no observed cell")
+        mean = np.where(observed, Y, 0.0).sum(axis=0) / n
+        var = np.where(observed, (Y - mean) ** 2, 0.0).sum(axis=0) / np.maximum(n - 1, 1)
+        std = np.sqrt(var)
+        std = np.where(std > 1e-12, std, 1.0)
+        return cls(mean=mean, std=std)
+
+    def transform(self, Y: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return (np.asarray(Y, dtype=float) - self.mean) / self.std
+
+    def inverse_transform(self, Z: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return np.asarray(Z, dtype=float) * self.std + self.mean

@@ -1,0 +1,367 @@
+"""The transfer subspace: masked low-rank factorisation of a (standardised) model x task matrix.
+
+Pure NumPy/SciPy: arrays in, arrays out; no files, no torch, no faiss.
+
+Model of a standardised score (``i`` a model, ``j`` a task)::
+
+    z_ij  ~  mu + b_i + c_j + u_i . v_j
+
+fitted on the observed cells only, by alternating ridge regressions (ALS) with an L2 penalty ``l2`` on
+the vectors and ``bias_l2`` on the biases. ``b_i`` is a model's general transfer quality (what the
+history prior captures); ``u_i . v_j`` is what is specific to a task. The rank (and ``l2``) is chosen
+by K-fold cross-validation over held-out cells when ``n_components="auto"``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import scipy.sparse as sp
+
+from fennec.errors import NotFittedError, SchemaError
+
+logger = logging.getLogger(__name__)
+
+Array = npt.NDArray[np.float64]
+
+
+def _check_matrix(Z: npt.ArrayLike) -> Array:
+    Z = np.asarray(Z, dtype=float)
+    if Z.ndim != 2:
+        raise SchemaError(f"expected a 2-D model x task matrix, got an array of shape {Z.shape}")
+    if np.isinf(Z).any():
+        raise SchemaError(f"the matrix holds {int(np.isinf(Z).sum())} infinite value(s); use NaN for missing cells")
+    if not np.isfinite(Z).any():
+        raise SchemaError(f"the matrix of shape {Z.shape} has no observed (finite) cell")
+    return Z
+
+
+@dataclass
+class _Factors:
+    mu: float
+    b: Array
+    c: Array
+    U: Array
+    V: Array
+
+    def predict(self, rows: npt.NDArray[np.intp] | None = None, cols: npt.NDArray[np.intp] | None = None) -> Array:
+        if rows is None:
+            return self.mu + self.b[:, None] + self.c[None, :] + self.U @ self.V.T
+        return self.mu + self.b[rows] + self.c[cols] + np.einsum("ij,ij->i", self.U[rows], self.V[cols])
+
+
+def _ridge_rows(
+    mask: sp.csr_matrix,
+    resid: sp.csr_matrix,
+    X: Array,
+    penalty: Array,
+) -> Array:
+    """Solve, for every row i, ``min_t sum_{j in O_i} (r_ij - t . X_j)^2 + sum_k penalty_k t_k^2``.
+
+    ``mask`` holds ones on the observed cells, ``resid`` the targets on the same cells. Vectorised:
+    the per-row Gram matrices come from one sparse product with the row-wise outer products of X.
+    """
+    n, p = mask.shape[0], X.shape[1]
+    outer = (X[:, :, None] * X[:, None, :]).reshape(len(X), p * p)
+    G = np.asarray(mask @ outer).reshape(n, p, p)
+    G[:, np.arange(p), np.arange(p)] += penalty
+    rhs = np.asarray(resid @ X)
+    return np.linalg.solve(G, rhs[:, :, None])[:, :, 0]
+
+
+def als_fit(
+    rows: npt.NDArray[np.intp],
+    cols: npt.NDArray[np.intp],
+    vals: Array,
+    shape: tuple[int, int],
+    *,
+    rank: int,
+    l2: float,
+    bias_l2: float,
+    fit_biases: bool = True,
+    max_iter: int = 200,
+    tol: float = 1e-7,
+    random_state: int | None = 0,
+) -> tuple[_Factors, int, float]:
+    """Alternating least squares on the observed cells ``(rows, cols) -> vals``.
+
+    Returns the factors, the number of iterations run and the final objective. Deterministic given
+    ``random_state``.
+    """
+    n, m = shape
+    rng = np.random.default_rng(random_state)
+    U = rng.normal(scale=0.1, size=(n, rank))
+    V = rng.normal(scale=0.1, size=(m, rank))
+    b, c = np.zeros(n), np.zeros(m)
+    mu = float(vals.mean()) if fit_biases else 0.0
+    ones = np.ones(len(vals))
+    mask = sp.csr_matrix((ones, (rows, cols)), shape=shape)
+    mask_t = mask.T.tocsr()
+    # structure of the residual matrices: same as the mask; data is rewritten every half-step
+    order = np.lexsort((cols, rows))
+    order_t = np.lexsort((rows, cols))
+
+    def resid_matrix(r: Array, transpose: bool) -> sp.csr_matrix:
+        if transpose:
+            return sp.csr_matrix((r[order_t], mask_t.indices, mask_t.indptr), shape=(m, n))
+        return sp.csr_matrix((r[order], mask.indices, mask.indptr), shape=(n, m))
+
+    pen_vec = np.full(rank, float(l2))
+    pen = np.append(pen_vec, bias_l2) if fit_biases else pen_vec
+    prev = np.inf
+    objective = np.inf
+    it = 0
+    for it in range(1, max_iter + 1):
+        # models: targets z - mu - c_j, features [v_j, 1]
+        r = vals - mu - (c[cols] if fit_biases else 0.0)
+        XV = np.hstack([V, np.ones((m, 1))]) if fit_biases else V
+        theta = _ridge_rows(mask, resid_matrix(r, False), XV, pen) if XV.shape[1] else np.zeros((n, 0))
+        U = theta[:, :rank]
+        if fit_biases:
+            b = theta[:, rank]
+        # tasks: targets z - mu - b_i, features [u_i, 1]
+        r = vals - mu - (b[rows] if fit_biases else 0.0)
+        XU = np.hstack([U, np.ones((n, 1))]) if fit_biases else U
+        theta = _ridge_rows(mask_t, resid_matrix(r, True), XU, pen) if XU.shape[1] else np.zeros((m, 0))
+        V = theta[:, :rank]
+        if fit_biases:
+            c = theta[:, rank]
+            mu = float(np.mean(vals - b[rows] - c[cols] - np.einsum("ij,ij->i", U[rows], V[cols])))
+        fit = _Factors(mu, b, c, U, V)
+        err = vals - fit.predict(rows, cols)
+        objective = float(err @ err + l2 * ((U**2).sum() + (V**2).sum()) + bias_l2 * (b @ b + c @ c))
+        if prev - objective <= tol * max(1.0, abs(objective)):
+            break
+        prev = objective
+    return _Factors(mu, b, c, U, V), it, objective
+
+
+class TransferSubspace:
+    """Masked low-rank factorisation with model and task biases (scikit-learn style estimator).
+
+    Parameters
+    ----------
+    n_components : int or "auto"
+        Rank of the model/task vectors. ``"auto"`` picks it (and ``l2`` when ``l2="auto"``) by K-fold
+        cross-validation over held-out observed cells, minimising the held-out squared error.
+    l2 : float or "auto"
+        L2 penalty on model and task vectors.
+    bias_l2 : float
+        L2 penalty on the model and task biases (the global mean is not penalised).
+    fit_biases : bool
+        Fit ``mu + b_i + c_j``. Without biases and with ``l2=0`` on a full matrix the fit is the truncated
+        SVD (Eckart-Young).
+    candidate_ranks, candidate_l2 : sequences
+        The grid searched by ``"auto"``.
+    n_folds : int
+        Folds of the held-out-cell cross-validation.
+    max_iter, tol : ALS stopping rule (relative decrease of the objective).
+    random_state : int or None
+        Seed of the initialisation and of the CV folds; the fit is deterministic given it.
+
+    Attributes
+    ----------
+    model_vectors_ (n_models, r), model_bias_ (n_models,), task_vectors_ (n_tasks, r),
+    task_bias_ (n_tasks,), global_mean_, n_components_, l2_, n_iter_, objective_,
+    cv_results_ (DataFrame or None), model_ids_, task_ids_.
+    """
+
+    def __init__(
+        self,
+        n_components: int | str = "auto",
+        *,
+        l2: float | str = "auto",
+        bias_l2: float = 1.0,
+        fit_biases: bool = True,
+        candidate_ranks: Sequence[int] = (0, 1, 2, 3, 4, 6, 8),
+        candidate_l2: Sequence[float] = (1.0, 3.0, 10.0),
+        n_folds: int = 5,
+        max_iter: int = 200,
+        tol: float = 1e-7,
+        random_state: int | None = 0,
+    ) -> None:
+        self.n_components = n_components
+        self.l2 = l2
+        self.bias_l2 = bias_l2
+        self.fit_biases = fit_biases
+        self.candidate_ranks = candidate_ranks
+        self.candidate_l2 = candidate_l2
+        self.n_folds = n_folds
+        self.max_iter = max_iter
+        self.tol = tol
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ params
+    def get_params(self) -> dict[str, object]:
+        return {k: getattr(self, k) for k in (
+            "n_components", "l2", "bias_l2", "fit_biases", "candidate_ranks", "candidate_l2",
+            "n_folds", "max_iter", "tol", "random_state")}
+
+    def _validate_params(self, shape: tuple[int, int]) -> None:
+        nc = self.n_components
+        if not (nc == "auto" or (isinstance(nc, (int, np.integer)) and not isinstance(nc, bool) and nc >= 0)):
+            raise SchemaError(f"The 'n_components' parameter of TransferSubspace must be an int >= 0 or 'auto'. Got {nc!r} instead.")
+        if isinstance(nc, (int, np.integer)) and nc > min(shape):
+            raise SchemaError(
+                f"The 'n_components' parameter of TransferSubspace must be <= min(n_models, n_tasks) = {min(shape)} "
+                f"for a matrix of shape {shape}. Got {nc} instead.")
+        l2 = self.l2
+        if not (l2 == "auto" or (isinstance(l2, (int, float)) and not isinstance(l2, bool) and l2 >= 0)):
+            raise SchemaError(f"The 'l2' parameter of TransferSubspace must be a float >= 0 or 'auto'. Got {l2!r} instead.")
+        if not (isinstance(self.bias_l2, (int, float)) and self.bias_l2 >= 0):
+            raise SchemaError(f"The 'bias_l2' parameter of TransferSubspace must be a float >= 0. Got {self.bias_l2!r} instead.")
+        if not (isinstance(self.n_folds, int) and self.n_folds >= 2):
+            raise SchemaError(f"The 'n_folds' parameter of TransferSubspace must be an int >= 2. Got {self.n_folds!r} instead.")
+
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self,
+        Z: npt.ArrayLike,
+        *,
+        model_ids: Sequence[str] | None = None,
+        task_ids: Sequence[str] | None = None,
+    ) -> TransferSubspace:
+        """Fit on a model x task matrix ``Z`` with NaN for missing cells (standardise tasks first)."""
+        Z = _check_matrix(Z)
+        self._validate_params(Z.shape)
+        n, m = Z.shape
+        for ids, size, what in ((model_ids, n, "model_ids"), (task_ids, m, "task_ids")):
+            if ids is not None and len(ids) != size:
+                raise SchemaError(f"{what} has {len(ids)} entries but the matrix has {size} {what[:-4]}s (shape {Z.shape})")
+        rows, cols = np.nonzero(np.isfinite(Z))
+        vals = Z[rows, cols]
+        self.cv_results_ = None
+        rank, l2 = self.n_components, self.l2
+        if rank == "auto" or l2 == "auto":
+            ranks = [r for r in self.candidate_ranks if r <= min(n, m)] if rank == "auto" else [int(rank)]
+            l2s = list(self.candidate_l2) if l2 == "auto" else [float(l2)]
+            self.cv_results_ = self._cross_validate(rows, cols, vals, (n, m), ranks, l2s)
+            best = self.cv_results_.iloc[0]
+            rank, l2 = int(best["n_components"]), float(best["l2"])
+            logger.info("chose n_components=%d, l2=%g by %d-fold held-out cells (rmse %.4f)",
+                        rank, l2, self.n_folds, best["rmse"])
+        factors, self.n_iter_, self.objective_ = als_fit(
+            rows, cols, vals, (n, m), rank=int(rank), l2=float(l2), bias_l2=float(self.bias_l2),
+            fit_biases=self.fit_biases, max_iter=self.max_iter, tol=self.tol, random_state=self.random_state)
+        if self.n_iter_ >= self.max_iter:
+            logger.info("ALS stopped at max_iter=%d before reaching tol=%g", self.max_iter, self.tol)
+        self.n_components_, self.l2_ = int(rank), float(l2)
+        self.global_mean_ = factors.mu
+        self.model_bias_, self.task_bias_ = factors.b, factors.c
+        self.model_vectors_, self.task_vectors_ = factors.U, factors.V
+        self.model_ids_ = list(model_ids) if model_ids is not None else [str(i) for i in range(n)]
+        self.task_ids_ = list(task_ids) if task_ids is not None else [str(j) for j in range(m)]
+        return self
+
+    def _cross_validate(self, rows, cols, vals, shape, ranks, l2s) -> pd.DataFrame:
+        rng = np.random.default_rng(self.random_state)
+        fold = rng.permutation(len(vals)) % self.n_folds
+        records = []
+        for rank, l2 in product(ranks, l2s):
+            sq = 0.0
+            for k in range(self.n_folds):
+                train, test = fold != k, fold == k
+                f, _, _ = als_fit(rows[train], cols[train], vals[train], shape, rank=rank, l2=l2,
+                                  bias_l2=float(self.bias_l2), fit_biases=self.fit_biases,
+                                  max_iter=self.max_iter, tol=max(self.tol, 1e-6), random_state=self.random_state)
+                err = vals[test] - f.predict(rows[test], cols[test])
+                sq += float(err @ err)
+            records.append({"n_components": rank, "l2": l2, "rmse": float(np.sqrt(sq / len(vals)))})
+        out = pd.DataFrame(records)
+        # prefer the simpler model among (near-)ties: sort by rmse rounded to 1e-4, then rank, then l2 desc
+        out["_key"] = out["rmse"].round(4)
+        out = out.sort_values(["_key", "n_components", "l2"], ascending=[True, True, False]).drop(columns="_key")
+        return out.reset_index(drop=True)
+
+    # ------------------------------------------------------------------ predictions
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_vectors_"):
+            raise NotFittedError("This TransferSubspace instance is not fitted yet; call fit() first.")
+
+    def reconstruct(self) -> Array:
+        """The fitted (standardised) score of every model on every task, shape (n_models, n_tasks)."""
+        self._check_fitted()
+        return _Factors(self.global_mean_, self.model_bias_, self.task_bias_,
+                        self.model_vectors_, self.task_vectors_).predict()
+
+    def model_prior(self) -> Array:
+        """``mu + b_i``: the predicted standardised score of each model on an average task."""
+        self._check_fitted()
+        return self.global_mean_ + self.model_bias_
+
+    def augmented_model_vectors(self) -> npt.NDArray[np.float32]:
+        """``[u_i, mu + b_i]``: inner product with ``[v, a]`` gives ``a (mu + b_i) + u_i . v``, exactly."""
+        self._check_fitted()
+        return np.hstack([self.model_vectors_, self.model_prior()[:, None]]).astype(np.float32)
+
+    def task_query(self, j: int) -> npt.NDArray[np.float32]:
+        """The query vector ``[v_j, 1]`` of a fitted task; add ``task_bias_[j]`` to the inner products."""
+        self._check_fitted()
+        return np.append(self.task_vectors_[j], 1.0).astype(np.float32)
+
+    def fold_in_task(
+        self,
+        rows: npt.ArrayLike,
+        values: npt.ArrayLike,
+        *,
+        l2: float | None = None,
+        scale_l2: float = 1.0,
+        noise: float | None = None,
+    ) -> FoldIn:
+        """Place a new task in the subspace from a few measured (standardised-unit) scores.
+
+        Solves, by ridge regression with the scale pulled towards 1,
+        ``values_k ~ c + a (mu + b_{rows_k}) + u_{rows_k} . w`` with ``c`` free, penalty
+        ``scale_l2 (a - 1)^2 + l2 |w|^2`` (``l2`` defaults to the fitted ``l2_``). With one observation
+        this returns the history prior (``w = 0, a = 1``); more observations move the ranking towards
+        the task's own direction. ``values`` need only be on a standardised-like scale: ``c`` absorbs
+        any offset and ``a`` any residual scale.
+        """
+        self._check_fitted()
+        rows = np.asarray(rows, dtype=np.intp).ravel()
+        y = np.asarray(values, dtype=float).ravel()
+        if rows.shape != y.shape:
+            raise SchemaError(f"rows has {rows.size} entries but values has {y.size}")
+        if rows.size == 0:
+            raise SchemaError("fold_in_task needs at least one observed score")
+        if not np.isfinite(y).all():
+            raise SchemaError(f"values must be finite; got {y[~np.isfinite(y)][:3].tolist()}")
+        n = len(self.model_bias_)
+        if rows.min() < 0 or rows.max() >= n:
+            raise SchemaError(f"rows must index the {n} fitted models; got {rows.min()}..{rows.max()}")
+        l2 = self.l2_ if l2 is None else float(l2)
+        r = self.n_components_
+        X = np.hstack([np.ones((len(rows), 1)), self.model_prior()[rows, None], self.model_vectors_[rows]])
+        P = np.diag(np.r_[1e-8, scale_l2, np.full(r, max(l2, 1e-8))])
+        prior_mean = np.r_[0.0, 1.0, np.zeros(r)]
+        A = X.T @ X + P
+        theta = np.linalg.solve(A, X.T @ y + P @ prior_mean)
+        Xall = np.hstack([np.ones((n, 1)), self.model_prior()[:, None], self.model_vectors_])
+        pred = Xall @ theta
+        resid = y - X @ theta
+        dof = max(len(y) - 1, 1)
+        sigma2 = float(noise**2) if noise is not None else float(max(resid @ resid / dof, 0.25))
+        cov = sigma2 * np.linalg.inv(A)
+        std = np.sqrt(np.einsum("ij,jk,ik->i", Xall, cov, Xall))
+        return FoldIn(offset=float(theta[0]), scale=float(theta[1]), vector=theta[2:], prediction=pred, std=std)
+
+
+@dataclass(frozen=True)
+class FoldIn:
+    """A task folded into the subspace: ``prediction_i = offset + scale (mu + b_i) + u_i . vector``."""
+
+    offset: float
+    scale: float
+    vector: Array
+    prediction: Array
+    std: Array
+
+    def query(self) -> npt.NDArray[np.float32]:
+        """``[vector, scale]``: the index query matching :meth:`TransferSubspace.augmented_model_vectors`."""
+        return np.append(self.vector, self.scale).astype(np.float32)
