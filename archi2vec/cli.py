@@ -7,16 +7,32 @@ errors exit 2. It lives outside ``__main__`` so that importing it never runs it.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import traceback
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from archi2vec.errors import Archi2VecError
+
+# typer >= 0.2x vendors click (typer._click) and raises its own exception classes; older typer raises
+# click's. Catch both, so usage errors exit 2 with click's message rather than escaping as a traceback.
+_EXIT: tuple[type[BaseException], ...] = (typer.Exit,)
+_ABORT: tuple[type[BaseException], ...] = (typer.Abort,)
+_USAGE: tuple[type[BaseException], ...] = tuple(
+    c for c in (getattr(typer, "TyperException", None),) if isinstance(c, type)
+)
+try:
+    import click
+except ImportError:  # pragma: no cover - typer without click
+    pass
+else:
+    _EXIT += (click.exceptions.Exit,)
+    _ABORT += (click.exceptions.Abort,)
+    _USAGE += (click.ClickException,)
 
 app = typer.Typer(
     name="archi2vec",
@@ -48,7 +64,10 @@ def _root(
 
 @app.command()
 def encode(
-    archs: Annotated[list[str], typer.Argument(help="timm architecture names (arch or arch.tag).")],
+    archs: Annotated[
+        list[str],
+        typer.Argument(metavar="ARCH", help="timm architecture names (arch or arch.tag)."),
+    ],
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write vectors to FILE.csv or FILE.npz.")
     ] = None,
@@ -60,7 +79,7 @@ def encode(
     import numpy as np
     import pandas as pd
 
-    from archi2vec.embed import Archi2Vec
+    from archi2vec.embed import Archi2Vec, environment
     from archi2vec.graph import to_networkx
     from archi2vec.trace import resolve_arch, trace_model
 
@@ -92,7 +111,13 @@ def encode(
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix == ".npz":
             width = max(len(a) for a in archs)
-            np.savez(out, vectors=matrix, names=np.array(list(archs), dtype=f"<U{width}"))
+            meta = json.dumps({"config": encoder.config(), "environment": environment()})
+            np.savez(
+                out,
+                vectors=matrix,
+                names=np.array(list(archs), dtype=f"<U{width}"),
+                meta=np.array(meta),
+            )
         else:
             frame = pd.DataFrame(matrix, columns=[f"f{i}" for i in range(matrix.shape[1])])
             frame.insert(0, "arch", list(archs))
@@ -185,14 +210,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         app(args=args, prog_name="archi2vec", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
+    except _EXIT as exc:
+        return int(getattr(exc, "exit_code", 0))
+    except _ABORT:
         print("Aborted.", file=sys.stderr)
         return 1
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
+    except _USAGE as exc:
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:  # pragma: no cover
+            print(f"error: {exc}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 2))
     except (
         Archi2VecError,
         FileNotFoundError,

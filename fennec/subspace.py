@@ -75,6 +75,33 @@ def _ridge_rows(
     return np.linalg.solve(G, rhs[:, :, None])[:, :, 0]
 
 
+def _svd_init(rows, cols, vals, shape, rank, rng) -> tuple[Array, Array]:
+    """Start from the truncated SVD of the zero-filled matrix, rescaled by the observed fraction.
+
+    A random start lets ALS wander into slowly converging regions with large, cancelling factors;
+    the spectral start is the standard remedy for matrix completion and is deterministic.
+    """
+    n, m = shape
+    if rank == 0:
+        return np.zeros((n, 0)), np.zeros((m, 0))
+    frac = len(vals) / float(n * m)
+    M = sp.csr_matrix((vals / max(frac, 1e-12), (rows, cols)), shape=shape)
+    if rank < min(shape) - 1 and min(shape) > 50:
+        from scipy.sparse.linalg import svds
+
+        u, s, vt = svds(M, k=rank, v0=np.ones(min(shape)))  # fixed start vector: deterministic
+        order = np.argsort(-s)
+        u, s, vt = u[:, order], s[order], vt[order]
+    else:
+        u, s, vt = np.linalg.svd(M.toarray(), full_matrices=False)
+        u, s, vt = u[:, :rank], s[:rank], vt[:rank]
+    root = np.sqrt(np.maximum(s, 1e-12))
+    U, V = u * root, vt.T * root
+    # a tiny seeded perturbation breaks exact ties between equal singular values
+    U = U + 1e-6 * rng.normal(size=U.shape)
+    return U, V
+
+
 def als_fit(
     rows: npt.NDArray[np.intp],
     cols: npt.NDArray[np.intp],
@@ -96,12 +123,11 @@ def als_fit(
     """
     n, m = shape
     rng = np.random.default_rng(random_state)
-    U = rng.normal(scale=0.1, size=(n, rank))
-    V = rng.normal(scale=0.1, size=(m, rank))
     b, c = np.zeros(n), np.zeros(m)
     mu = float(vals.mean()) if fit_biases else 0.0
     ones = np.ones(len(vals))
     mask = sp.csr_matrix((ones, (rows, cols)), shape=shape)
+    U, V = _svd_init(rows, cols, vals - mu, shape, rank, rng)
     mask_t = mask.T.tocsr()
     # structure of the residual matrices: same as the mask; data is rewritten every half-step
     order = np.lexsort((cols, rows))
@@ -169,7 +195,8 @@ class TransferSubspace:
     ----------
     model_vectors_ (n_models, r), model_bias_ (n_models,), task_vectors_ (n_tasks, r),
     task_bias_ (n_tasks,), global_mean_, n_components_, l2_, n_iter_, objective_,
-    cv_results_ (DataFrame or None), model_ids_, task_ids_.
+    noise_var_ (mean squared residual on the observed cells), cv_results_ (DataFrame or None),
+    model_ids_, task_ids_.
     """
 
     def __init__(
@@ -180,7 +207,7 @@ class TransferSubspace:
         bias_l2: float = 1.0,
         fit_biases: bool = True,
         candidate_ranks: Sequence[int] = (0, 1, 2, 3, 4, 6, 8),
-        candidate_l2: Sequence[float] = (1.0, 3.0, 10.0),
+        candidate_l2: Sequence[float] = (0.3, 1.0, 3.0, 10.0),
         n_folds: int = 5,
         max_iter: int = 200,
         tol: float = 1e-7,
@@ -255,6 +282,8 @@ class TransferSubspace:
         self.global_mean_ = factors.mu
         self.model_bias_, self.task_bias_ = factors.b, factors.c
         self.model_vectors_, self.task_vectors_ = factors.U, factors.V
+        err = vals - factors.predict(rows, cols)
+        self.noise_var_ = float(err @ err / max(len(vals), 1))
         self.model_ids_ = list(model_ids) if model_ids is not None else [str(i) for i in range(n)]
         self.task_ids_ = list(task_ids) if task_ids is not None else [str(j) for j in range(m)]
         return self
@@ -291,12 +320,27 @@ class TransferSubspace:
                         self.model_vectors_, self.task_vectors_).predict()
 
     def model_prior(self) -> Array:
-        """``mu + b_i``: the predicted standardised score of each model on an average task."""
+        """``mu + b_i``: each model's general transfer quality (the bias part of the prediction)."""
         self._check_fitted()
         return self.global_mean_ + self.model_bias_
 
+    def cold_task_prediction(self) -> Array:
+        """The expected standardised score on a new task with no information about it.
+
+        ``mu + b_i + mean_j(c_j) + u_i . mean_j(v_j)``: the posterior mean under the empirical prior of the
+        fitted task vectors (the same prior :meth:`fold_in_task` starts from).
+        """
+        self._check_fitted()
+        vbar = self.task_vectors_.mean(axis=0)
+        return self.model_prior() + self.task_bias_.mean() + self.model_vectors_ @ vbar
+
+    def mean_task_query(self) -> npt.NDArray[np.float32]:
+        """``[mean_j v_j, 1]``: the index query of :meth:`cold_task_prediction` (up to a constant)."""
+        self._check_fitted()
+        return np.append(self.task_vectors_.mean(axis=0), 1.0).astype(np.float32)
+
     def augmented_model_vectors(self) -> npt.NDArray[np.float32]:
-        """``[u_i, mu + b_i]``: inner product with ``[v, a]`` gives ``a (mu + b_i) + u_i . v``, exactly."""
+        """``[u_i, mu + b_i]``: inner product with ``[v, 1]`` gives ``mu + b_i + u_i . v``, exactly."""
         self._check_fitted()
         return np.hstack([self.model_vectors_, self.model_prior()[:, None]]).astype(np.float32)
 
@@ -310,18 +354,23 @@ class TransferSubspace:
         rows: npt.ArrayLike,
         values: npt.ArrayLike,
         *,
-        l2: float | None = None,
-        scale_l2: float = 1.0,
-        noise: float | None = None,
+        noise_scale: float = 2.0,
+        prior_ridge: float = 1e-3,
     ) -> FoldIn:
-        """Place a new task in the subspace from a few measured (standardised-unit) scores.
+        """Place a new task in the subspace from a few measured scores (warm start).
 
-        Solves, by ridge regression with the scale pulled towards 1,
-        ``values_k ~ c + a (mu + b_{rows_k}) + u_{rows_k} . w`` with ``c`` free, penalty
-        ``scale_l2 (a - 1)^2 + l2 |w|^2`` (``l2`` defaults to the fitted ``l2_``). With one observation
-        this returns the history prior (``w = 0, a = 1``); more observations move the ranking towards
-        the task's own direction. ``values`` need only be on a standardised-like scale: ``c`` absorbs
-        any offset and ``a`` any residual scale.
+        Bayesian linear regression of the measured values on the model vectors::
+
+            values_k = offset + (mu + b_{rows_k}) + u_{rows_k} . v + noise
+
+        with a flat prior on ``offset`` (the task's unknown level, so ``values`` need only be on a
+        standardised-like scale) and a Gaussian prior on ``v`` whose mean and covariance are those of the
+        fitted task vectors (a new task looks like the historical ones). The noise variance is the fit's
+        residual variance times ``noise_scale``. With one measured model this returns the subspace's prior
+        ranking; each further model moves ``v`` towards the task's own direction.
+
+        Returns a :class:`FoldIn` whose ``prediction`` (in the units of ``values``) and ``std`` cover
+        every fitted model.
         """
         self._check_fitted()
         rows = np.asarray(rows, dtype=np.intp).ravel()
@@ -329,39 +378,41 @@ class TransferSubspace:
         if rows.shape != y.shape:
             raise SchemaError(f"rows has {rows.size} entries but values has {y.size}")
         if rows.size == 0:
-            raise SchemaError("fold_in_task needs at least one observed score")
+            raise SchemaError("fold_in_task needs at least one measured score")
         if not np.isfinite(y).all():
             raise SchemaError(f"values must be finite; got {y[~np.isfinite(y)][:3].tolist()}")
         n = len(self.model_bias_)
         if rows.min() < 0 or rows.max() >= n:
             raise SchemaError(f"rows must index the {n} fitted models; got {rows.min()}..{rows.max()}")
-        l2 = self.l2_ if l2 is None else float(l2)
+        if len(set(rows.tolist())) != len(rows):
+            raise SchemaError("rows must not repeat a model; average repeated measurements first")
         r = self.n_components_
-        X = np.hstack([np.ones((len(rows), 1)), self.model_prior()[rows, None], self.model_vectors_[rows]])
-        P = np.diag(np.r_[1e-8, scale_l2, np.full(r, max(l2, 1e-8))])
-        prior_mean = np.r_[0.0, 1.0, np.zeros(r)]
-        A = X.T @ X + P
-        theta = np.linalg.solve(A, X.T @ y + P @ prior_mean)
-        Xall = np.hstack([np.ones((n, 1)), self.model_prior()[:, None], self.model_vectors_])
-        pred = Xall @ theta
-        resid = y - X @ theta
-        dof = max(len(y) - 1, 1)
-        sigma2 = float(noise**2) if noise is not None else float(max(resid @ resid / dof, 0.25))
-        cov = sigma2 * np.linalg.inv(A)
-        std = np.sqrt(np.einsum("ij,jk,ik->i", Xall, cov, Xall))
-        return FoldIn(offset=float(theta[0]), scale=float(theta[1]), vector=theta[2:], prediction=pred, std=std)
+        U, base, V = self.model_vectors_, self.model_prior(), self.task_vectors_
+        vbar = V.mean(axis=0) if r else np.zeros(0)
+        S = np.atleast_2d(np.cov(V.T)) if (r and len(V) > 1) else np.eye(r)
+        S = S.reshape(r, r) + prior_ridge * np.eye(r)
+        noise = max(self.noise_var_, 1e-6) * noise_scale
+        X = np.hstack([np.ones((len(rows), 1)), U[rows]])
+        P = np.zeros((r + 1, r + 1))
+        P[1:, 1:] = noise * np.linalg.inv(S)
+        A = X.T @ X + P + 1e-9 * np.eye(r + 1)
+        theta = np.linalg.solve(A, X.T @ (y - base[rows]) + P @ np.r_[0.0, vbar])
+        offset, v = float(theta[0]), theta[1:]
+        latent = base + U @ v
+        cov = noise * np.linalg.inv(A)[1:, 1:]
+        std = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", U, cov, U), 0.0) + noise)
+        return FoldIn(offset=offset, vector=v, prediction=latent + offset, std=std)
 
 
 @dataclass(frozen=True)
 class FoldIn:
-    """A task folded into the subspace: ``prediction_i = offset + scale (mu + b_i) + u_i . vector``."""
+    """A task folded into the subspace: ``prediction_i = offset + mu + b_i + u_i . vector``."""
 
     offset: float
-    scale: float
     vector: Array
     prediction: Array
     std: Array
 
     def query(self) -> npt.NDArray[np.float32]:
-        """``[vector, scale]``: the index query matching :meth:`TransferSubspace.augmented_model_vectors`."""
-        return np.append(self.vector, self.scale).astype(np.float32)
+        """``[vector, 1]``: the index query matching :meth:`TransferSubspace.augmented_model_vectors`."""
+        return np.append(self.vector, 1.0).astype(np.float32)

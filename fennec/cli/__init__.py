@@ -11,10 +11,23 @@ import logging
 import sys
 import traceback
 
-import click
 import typer
 
 from fennec.errors import FennecError
+
+# typer >= 0.2x vendors click (typer._click) and raises its own exception classes; older typer raises
+# click's. Catch both, so usage errors exit 2 with a usage message instead of a traceback.
+_EXIT: tuple[type[BaseException], ...] = (typer.Exit,)
+_ABORT: tuple[type[BaseException], ...] = (typer.Abort,)
+_USAGE: tuple[type[BaseException], ...] = (typer.TyperException,) if hasattr(typer, "TyperException") else ()
+try:
+    import click
+except ImportError:  # pragma: no cover
+    pass
+else:
+    _EXIT += (click.exceptions.Exit,)
+    _ABORT += (click.exceptions.Abort,)
+    _USAGE += (click.ClickException,)
 
 app = typer.Typer(
     name="fennec",
@@ -62,14 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     verbose += args.count("--verbose")
     try:
         app(args=args, prog_name="fennec", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        return exc.exit_code
-    except click.exceptions.Abort:
+    except _EXIT as exc:
+        return int(getattr(exc, "exit_code", 0) or 0)
+    except _ABORT:
         print("Aborted.", file=sys.stderr)
         return 1
-    except click.ClickException as exc:
+    except _USAGE as exc:
         exc.show()
-        return exc.exit_code
+        return int(getattr(exc, "exit_code", 2))
     except (FennecError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
         if verbose:
             traceback.print_exc()

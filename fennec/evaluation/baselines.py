@@ -46,7 +46,7 @@ def model_side_features(side: pd.DataFrame | None, n_models: int) -> npt.NDArray
     for col, transform in (("params_m", np.log10), ("imagenet_top1", None), ("gmacs", np.log10)):
         if col not in side.columns:
             continue
-        v = pd.to_numeric(side[col], errors="coerce").to_numpy(dtype=float)
+        v = pd.to_numeric(side[col], errors="coerce").to_numpy(dtype=float, copy=True)
         with np.errstate(invalid="ignore", divide="ignore"):
             v = transform(v) if transform is not None else v
         v[~np.isfinite(v)] = np.nan

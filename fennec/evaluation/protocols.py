@@ -45,7 +45,7 @@ class EvalConfig:
     n_draws: int = 10
     n_random: int = 50
     cell_fraction: float = 0.2
-    cell_draws: int = 3
+    cell_draws: int = 10
     side_l2: float = 1.0
     seed: int = 0
     subspace: dict = field(default_factory=lambda: {
@@ -145,7 +145,7 @@ def evaluate_history(
             sub = fit(Z)
             prior = history_prior(Z)
             if "loto" in cfg.protocols:
-                rows.add("loto", task, "fennec", sub.model_prior(), truth)
+                rows.add("loto", task, "fennec", sub.cold_task_prediction(), truth)
                 _baselines(rows, "loto", task, truth, prior, side_vecs, rng, cfg)
             if "warm" in cfg.protocols:
                 s0 = float(np.median(scaler.std))
@@ -155,12 +155,14 @@ def evaluate_history(
                         continue
                     for d in range(cfg.n_draws):
                         revealed = rng.choice(measured, size=k, replace=False)
-                        fold = sub.fold_in_task(revealed, truth[revealed] / s0)
+                        fold = sub.fold_in_task(revealed, truth[revealed] / s0)  # level is a nuisance
                         hidden = np.ones(n, bool)
                         hidden[revealed] = False
                         rows.add("warm", task, "fennec", fold.prediction[hidden], truth[hidden], k=k, draw=d)
                         rows.add("warm", task, "history_prior", prior[hidden], truth[hidden], k=k, draw=d)
-                    _baselines(rows, "warm", task, truth, None, side_vecs, rng, cfg, k=k)
+                        for name, vec in side_vecs.items():
+                            rows.add("warm", task, name, vec[hidden], truth[hidden], k=k, draw=d)
+                        rows.add_random("warm", task, truth[hidden], rng, max(cfg.n_random // cfg.n_draws, 5), k=k)
 
     if "lomo" in cfg.protocols:
         X = model_side_features(side, n)

@@ -76,7 +76,9 @@ def test_identical_across_processes_with_different_hash_seed(candidate_vectors):
     )
     env = dict(os.environ, PYTHONHASHSEED="12345", OMP_NUM_THREADS="1")
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, check=True
+    )
     other = json.loads(out.stdout.strip().splitlines()[-1])
     for name, hexed in other.items():
         assert bytes.fromhex(hexed) == candidate_vectors[name].tobytes(), name
@@ -88,13 +90,23 @@ def test_multiplicity_changes_the_label():
 
 
 def test_op_shape_label_has_width_bucket_kernel_stride_groups():
-    attrs = {"label": "Conv2d", "width": 384, "in_width": 384, "kernel_size": (3, 3), "stride": (2, 2), "groups": 384}
+    attrs = {
+        "label": "Conv2d",
+        "width": 384,
+        "in_width": 384,
+        "kernel_size": (3, 3),
+        "stride": (2, 2),
+        "groups": 384,
+    }
     assert node_label(attrs) == "Conv2d|w9|k3x3|s2x2|gdw"
     assert node_label(attrs, mode="op") == "Conv2d"
 
 
 def test_vit_base_and_deit_small_differ_only_with_widths(candidate_vectors):
-    base, small = candidate_vectors["vit_base_patch16_224"], candidate_vectors["deit_small_patch16_224"]
+    base, small = (
+        candidate_vectors["vit_base_patch16_224"],
+        candidate_vectors["deit_small_patch16_224"],
+    )
     assert not np.array_equal(base, small)
     assert _cos(base, small) < 0.9
     enc = Archi2Vec(node_label="op")
@@ -126,15 +138,23 @@ def test_fit_is_stateless_and_returns_self():
     enc = Archi2Vec(n_features=32, iterations=2)
     assert enc.fit() is enc and enc.n_features_out_ == 32
     g = to_networkx(trace_model(nn.Sequential(nn.Linear(3, 5), nn.ReLU())))
-    np.testing.assert_array_equal(Archi2Vec(n_features=32, iterations=2).transform([g]), enc.transform([g]))
+    np.testing.assert_array_equal(
+        Archi2Vec(n_features=32, iterations=2).transform([g]), enc.transform([g])
+    )
     assert enc.get_params() == {"n_features": 32, "iterations": 2, "node_label": "op_shape"}
 
 
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"n_features": 1}, "The 'n_features' parameter of Archi2Vec must be an int >= 2. Got 1 instead."),
-        ({"iterations": 0}, "The 'iterations' parameter of Archi2Vec must be an int >= 1. Got 0 instead."),
+        (
+            {"n_features": 1},
+            "The 'n_features' parameter of Archi2Vec must be an int >= 2. Got 1 instead.",
+        ),
+        (
+            {"iterations": 0},
+            "The 'iterations' parameter of Archi2Vec must be an int >= 1. Got 0 instead.",
+        ),
         ({"node_label": "shape"}, "The 'node_label' parameter of Archi2Vec must be one of"),
     ],
 )

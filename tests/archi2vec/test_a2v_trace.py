@@ -68,7 +68,9 @@ def test_untraceable_module_raises_without_fallback():
 def test_input_size_records_shapes():
     result = trace_model("test_resnet", input_size=(3, 64, 64))
     g = to_networkx(result)
-    shapes = [d["shape"] for _, d in g.nodes(data=True) if d["op"] == "call_module" and "shape" in d]
+    shapes = [
+        d["shape"] for _, d in g.nodes(data=True) if d["op"] == "call_module" and "shape" in d
+    ]
     assert shapes and shapes[0][0] == 1
 
 
@@ -77,10 +79,15 @@ def test_arch_tag_is_stripped():
 
 
 def test_unknown_arch_names_close_matches():
-    with pytest.raises(UnknownArchitectureError, match=r"Unknown timm architecture 'resnt50'; close matches: resnet50"):
+    with pytest.raises(
+        UnknownArchitectureError,
+        match=r"Unknown timm architecture 'resnt50'; close matches: resnet50",
+    ):
         trace_model("resnt50")
 
 
 def test_bad_input_type():
-    with pytest.raises(Archi2VecError, match="expects a timm architecture name or a torch.nn.Module"):
+    with pytest.raises(
+        Archi2VecError, match="expects a timm architecture name or a torch.nn.Module"
+    ):
         trace_model(3.5)

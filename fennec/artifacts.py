@@ -1,0 +1,152 @@
+"""Artifact directories: a manifest (JSON), arrays (safetensors), ids and tables (CSV). Never pickle.
+
+Writes are atomic: everything goes to a temporary sibling directory which is renamed into place only
+when complete, so a crash never leaves a half-written artifact. Loading checks the format name, refuses
+a newer ``format_version``, and verifies the sha256 of every file listed in the manifest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from fennec.errors import ArtifactError
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "fennec-artifact"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries whose behaviour an artifact depends on (``"absent"`` if not installed)."""
+    out = {"python": platform.python_version()}
+    for dist in ("fennec", "numpy", "scipy", "pandas", "scikit-learn", "faiss-cpu", "torch", "timm",
+                 "open_clip_torch", "networkx", "safetensors"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "absent"
+    return out
+
+
+@contextlib.contextmanager
+def atomic_directory(target: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a temporary directory next to ``target``; on success it replaces ``target`` in one rename."""
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise ArtifactError(f"{target}: exists and is not a directory")
+    if target.exists() and not overwrite:
+        raise ArtifactError(f"{target}: already exists (use overwrite)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield tmp
+        old = None
+        if target.exists():
+            old = target.parent / f".{target.name}.old-{os.getpid()}"
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def write_arrays(path: Path, arrays: Mapping[str, np.ndarray], metadata_: Mapping[str, str] | None = None) -> None:
+    from safetensors.numpy import save_file
+
+    clean = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    save_file(clean, str(path), metadata=dict(metadata_ or {}))
+
+
+def read_arrays(path: Path) -> dict[str, np.ndarray]:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ArtifactError(f"{path}: cannot be read as safetensors ({exc})") from exc
+
+
+def write_manifest(directory: Path, manifest: dict) -> None:
+    """Add format fields and the sha256 of every other file in ``directory``, then write the manifest."""
+    files = {p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.is_file() and p.name != MANIFEST}
+    full = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        **manifest,
+        "files": files,
+        "environment": library_versions(),
+    }
+    (directory / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, (np.ndarray, tuple, set)):
+        return list(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def read_manifest(directory: str | os.PathLike[str], *, expected_kind: str | None = None, verify: bool = True) -> dict:
+    """Read and check a manifest: format, version, kind, and (``verify``) every file's checksum."""
+    directory = Path(directory)
+    if not directory.exists():
+        raise ArtifactError(f"{directory}: artifact directory not found")
+    if not directory.is_dir():
+        raise ArtifactError(f"{directory}: is not a directory (an artifact is a directory written by 'fennec fit')")
+    path = directory / MANIFEST
+    if not path.exists():
+        raise ArtifactError(f"{directory}: no {MANIFEST}; not a Fennec artifact")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{path}: corrupt manifest ({exc})") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ArtifactError(f"{path}: not a Fennec artifact manifest (format={manifest.get('format') if isinstance(manifest, dict) else None!r})")
+    version = manifest.get("format_version")
+    if not isinstance(version, int):
+        raise ArtifactError(f"{path}: corrupt manifest (format_version={version!r})")
+    if version > FORMAT_VERSION:
+        raise ArtifactError(
+            f"{path}: format_version {version} is newer than this Fennec supports ({FORMAT_VERSION}); upgrade fennec")
+    if expected_kind is not None and manifest.get("kind") != expected_kind:
+        raise ArtifactError(f"{path}: holds a {manifest.get('kind')!r} artifact, expected {expected_kind!r}")
+    if verify:
+        for name, digest in manifest.get("files", {}).items():
+            fp = directory / name
+            if not fp.exists():
+                raise ArtifactError(f"{directory}: file {name} listed in the manifest is missing")
+            if sha256_file(fp) != digest:
+                raise ArtifactError(f"{fp}: checksum mismatch (the file was modified or is corrupt)")
+    return manifest

@@ -1,0 +1,224 @@
+"""Core verbs: ``fit``, ``query``, ``evaluate``, ``info``, ``histories``, ``version``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import warnings
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from fennec.cli import app
+from fennec.errors import SchemaError
+
+logger = logging.getLogger("fennec.cli")
+
+
+class Format(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def emit(df, fmt: Format, *, float_format: str = "{:.4g}") -> None:
+    """Write a DataFrame to stdout as an aligned table, CSV or JSON records."""
+    import pandas as pd
+
+    if fmt == Format.csv:
+        df.to_csv(sys.stdout, index=False)
+    elif fmt == Format.json:
+        sys.stdout.write(df.to_json(orient="records", indent=None) + "\n")
+    else:
+        with pd.option_context("display.max_rows", 500, "display.max_columns", 50, "display.width", 200):
+            shown = df.copy()
+            for col in shown.columns:
+                if pd.api.types.is_float_dtype(shown[col]):
+                    shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else float_format.format(v))
+            sys.stdout.write(shown.to_string(index=False) + "\n")
+
+
+def _load_history(history: str, metric: str | None):
+    from fennec.datasets import load_history
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # HistoryWarning is also logged
+        return load_history(history, metric=metric)
+
+
+def parse_observed(text: str) -> dict[str, float]:
+    """``"resnet50=84.6,deit_small=73.1"`` -> ``{"resnet50": 84.6, "deit_small": 73.1}``."""
+    out: dict[str, float] = {}
+    for part in [p.strip() for p in text.split(",") if p.strip()]:
+        if "=" not in part:
+            raise SchemaError(f"--observed: expected MODEL=SCORE pairs separated by commas, got {part!r}")
+        model, _, value = part.rpartition("=")
+        try:
+            out[model.strip()] = float(value)
+        except ValueError:
+            raise SchemaError(f"--observed: score of {model.strip()!r} is not a number: {value!r}") from None
+    if not out:
+        raise SchemaError("--observed: no MODEL=SCORE pair given")
+    return out
+
+
+@app.command()
+def fit(
+    history: str = typer.Argument("sfda", help="A shipped history name (see 'fennec histories') or a long CSV path."),
+    out: Path = typer.Option(..., "--out", "-o", help="Artifact directory to write (replaced atomically)."),
+    metric: str = typer.Option(None, help="Keep only rows of this metric (top1, map, accuracy, neg_error)."),
+    rank: str = typer.Option("auto", help="Subspace rank, or 'auto' (held-out cells)."),
+    l2: str = typer.Option("auto", help="L2 penalty on vectors, or 'auto'."),
+    seed: int = typer.Option(0, help="Random seed (fit is deterministic given it)."),
+    backend: str = typer.Option("faiss", help="Index backend: faiss or numpy."),
+) -> None:
+    """Fit the transfer subspace on a history and write an artifact directory."""
+    from fennec.recommender import Recommender, RecommenderConfig
+
+    def parse(value: str, name: str, kind):
+        if value == "auto":
+            return "auto"
+        try:
+            return kind(value)
+        except ValueError:
+            raise SchemaError(f"--{name} must be a number or 'auto', got {value!r}") from None
+
+    cfg = RecommenderConfig(n_components=parse(rank, "rank", int), l2=parse(l2, "l2", float), seed=seed,
+                            index_backend=backend)
+    hist = _load_history(history, metric)
+    rec = Recommender(cfg).fit(hist)
+    rec.save(out)
+    s = hist.summary()
+    typer.echo(f"fitted {s['n_models']} models x {s['n_tasks']} tasks ({s['n_cells']} cells, "
+               f"{s['observed_fraction']:.0%} observed) from {hist.name}: rank {rec.subspace_.n_components_}, "
+               f"l2 {rec.subspace_.l2_:g}; wrote {out}", err=True)
+
+
+@app.command()
+def query(
+    artifact: Path = typer.Argument(..., help="Artifact directory written by 'fennec fit'."),
+    task: str = typer.Option(None, "--task", help="A task of the history: rank every model for it."),
+    observed: str = typer.Option(None, "--observed", help="Warm start: measured MODEL=SCORE pairs, comma separated."),
+    top_k: int = typer.Option(10, "--top-k", "-k", help="How many models to show."),
+    suggest: int = typer.Option(0, "--suggest", help="With --observed: also list the N models to fine-tune next."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv or json."),
+) -> None:
+    """Rank models for a task: a known task id, a warm-start task (--observed), or with neither, the prior."""
+    from fennec.recommender import Recommender
+
+    if task and observed:
+        raise SchemaError("give either --task or --observed, not both")
+    rec = Recommender.load(artifact)
+    top_k = min(top_k, len(rec.model_ids)) if top_k > 0 else top_k
+    if task:
+        ranking = rec.rank_task(task, top_k=top_k)
+    elif observed:
+        obs = parse_observed(observed)
+        ranking = rec.rank_observed(obs, top_k=top_k)
+        if suggest:
+            nxt = rec.suggest_next(obs, n=suggest)
+            emit(ranking, fmt)
+            if fmt == Format.table:
+                typer.echo("\nfine-tune next (upper confidence bound):")
+            emit(nxt[["rank", "model_id", "score", "std", "ucb"]], fmt)
+            return
+    else:
+        logger.warning("no --task or --observed: ranking by general transfer quality (the prior)")
+        ranking = rec.rank_prior(top_k=top_k)
+    emit(ranking, fmt)
+
+
+@app.command()
+def evaluate(
+    history: str = typer.Argument("sfda", help="A shipped history name or a long CSV path."),
+    protocol: str = typer.Option("loto,warm,lomo,cells", help="Comma-separated: loto, warm, lomo, cells."),
+    metric: str = typer.Option(None, help="Keep only rows of this metric."),
+    draws: int = typer.Option(10, help="Random draws per warm-start k."),
+    seed: int = typer.Option(0, help="Random seed."),
+    out: Path = typer.Option(None, "--out", "-o", help="Write the per-task results to this CSV."),
+    per_task: bool = typer.Option(False, "--per-task", help="Also print per-task Kendall tau tables."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv or json (the summary)."),
+) -> None:
+    """Evaluate Fennec beside the baselines on a history (per task, then averaged)."""
+    from fennec.datasets import model_side_table
+    from fennec.evaluation import EvalConfig, evaluate_history, per_task_table, summarize
+
+    hist = _load_history(history, metric)
+    protocols = tuple(p.strip() for p in protocol.split(",") if p.strip())
+    cfg = EvalConfig(protocols=protocols, n_draws=draws, seed=seed)
+    try:
+        side = model_side_table(hist.model_ids)
+    except Exception:  # a user history with ids unknown to the shipped models table
+        side = None
+    results = evaluate_history(hist, side=side, config=cfg)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f".{out.name}.tmp")
+        results.to_csv(tmp, index=False)
+        tmp.replace(out)
+    summary = summarize(results)
+    cols = ["protocol", "k", "method", "n_tasks", "kendall_tau", "weighted_tau_scipy", "weighted_tau_truth",
+            "spearman", "pearson", "regret_at_1", "regret_at_3", "rel_at_1"]
+    emit(summary[cols], fmt, float_format="{:.3f}")
+    if per_task and fmt == Format.table:
+        for p in protocols:
+            ks = sorted(results.loc[results["protocol"] == p, "k"].fillna(0).astype(int).unique())
+            for k in ks:
+                typer.echo(f"\nper-task Kendall tau, protocol {p}" + (f", k={k}" if k else ""))
+                table = per_task_table(results, protocol=p, k=k).reset_index()
+                emit(table, Format.table, float_format="{:.3f}")
+
+
+@app.command()
+def info(
+    artifact: Path = typer.Argument(..., help="Artifact directory written by 'fennec fit'."),
+    models: bool = typer.Option(False, "--models", help="Also list the model ids."),
+) -> None:
+    """Show what an artifact holds: history, size, rank, config, library versions."""
+    from fennec.artifacts import read_manifest
+
+    m = read_manifest(artifact)
+    inputs, fit_ = m.get("inputs", {}), m.get("fit", {})
+    lines = [
+        f"artifact      {artifact} ({m['format']} v{m['format_version']}, {m.get('kind')}, created {m.get('created_utc')})",
+        f"history       {inputs.get('history')} (sha256 {str(inputs.get('history_sha256'))[:12]})",
+        f"size          {inputs.get('n_models')} models x {inputs.get('n_tasks')} tasks, {inputs.get('n_cells')} cells "
+        f"({inputs.get('observed_fraction', 0):.0%} observed)",
+        f"subspace      rank {fit_.get('n_components')}, l2 {fit_.get('l2')}, {fit_.get('n_iter')} ALS iterations",
+        f"index         {m.get('index', {}).get('backend')} {m.get('index', {}).get('factory')} (inner product)",
+        "environment   " + ", ".join(f"{k} {v}" for k, v in m.get("environment", {}).items()),
+    ]
+    typer.echo("\n".join(lines))
+    if models:
+        import pandas as pd
+
+        typer.echo("models        " + ", ".join(pd.read_csv(Path(artifact) / "model_ids.csv", dtype=str)["model_id"]))
+        typer.echo("tasks         " + ", ".join(pd.read_csv(Path(artifact) / "task_ids.csv", dtype=str)["task_id"]))
+
+
+@app.command()
+def histories(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> None:
+    """List the shipped fine-tuning histories."""
+    import pandas as pd
+
+    from fennec.datasets import DEFAULT_HISTORY, list_histories, load_history
+
+    rows = []
+    for name in list_histories():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            s = load_history(name).summary()
+        rows.append({"history": name, "models": s["n_models"], "tasks": s["n_tasks"], "cells": s["n_cells"],
+                     "observed": s["observed_fraction"], "metrics": ",".join(s["metrics"]),
+                     "default": "yes" if name == DEFAULT_HISTORY else ""})
+    emit(pd.DataFrame(rows), fmt, float_format="{:.2f}")
+
+
+@app.command()
+def version() -> None:
+    """Print Fennec's version and the versions of the libraries it depends on."""
+    from fennec.artifacts import library_versions
+
+    typer.echo(json.dumps(library_versions(), indent=2))

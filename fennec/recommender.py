@@ -1,0 +1,300 @@
+"""The recommender: a history fitted into a transfer subspace, an index over its models, and rankings.
+
+``Recommender.fit(history)`` standardises each task, fits :class:`~fennec.subspace.TransferSubspace`
+and builds a :class:`~fennec.index.ModelIndex` over the augmented model vectors. Rankings come back as
+:class:`pandas.DataFrame` with the columns ``task_id, rank, model_id, score, source, measured, std``:
+
+- ``score``: the value the ranking sorts by, in the task's units (e.g. accuracy %) where they are known;
+- ``source``: ``measured`` (the score is a fine-tuning result from the history or given by the user),
+  ``subspace`` (predicted from the subspace), or ``prior`` (no information about the task: the model's
+  general transfer quality, in standardised units);
+- ``measured``: the measured result where one exists (NaN otherwise); ``std``: a predictive standard
+  deviation where the method gives one (warm start).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fennec.artifacts import atomic_directory, read_arrays, read_manifest, write_arrays, write_manifest
+from fennec.errors import ArtifactError, NotFittedError, SchemaError, UnknownIdError
+from fennec.history import History, TaskScaler
+from fennec.index import ModelIndex
+from fennec.subspace import TransferSubspace
+
+logger = logging.getLogger(__name__)
+
+RANKING_COLUMNS = ["task_id", "rank", "model_id", "score", "source", "measured", "std"]
+
+
+@dataclass(frozen=True)
+class RecommenderConfig:
+    """Hyperparameters of a :class:`Recommender` (stored in the artifact manifest)."""
+
+    n_components: int | str = "auto"
+    l2: float | str = "auto"
+    bias_l2: float = 1.0
+    candidate_ranks: tuple[int, ...] = (0, 1, 2, 3, 4, 6, 8)
+    candidate_l2: tuple[float, ...] = (0.3, 1.0, 3.0, 10.0)
+    n_folds: int = 5
+    max_iter: int = 200
+    tol: float = 1e-7
+    seed: int = 0
+    index_backend: str = "faiss"
+    index_factory: str = "Flat"
+    warm_noise_scale: float = 2.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> RecommenderConfig:
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ArtifactError(f"unknown RecommenderConfig key(s) {unknown}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+    def subspace(self) -> TransferSubspace:
+        return TransferSubspace(
+            self.n_components, l2=self.l2, bias_l2=self.bias_l2, candidate_ranks=self.candidate_ranks,
+            candidate_l2=self.candidate_l2, n_folds=self.n_folds, max_iter=self.max_iter, tol=self.tol,
+            random_state=self.seed)
+
+
+@dataclass
+class Recommender:
+    """Fit on a history, then rank models for a known task, a warm-start task, or no task information."""
+
+    config: RecommenderConfig = field(default_factory=RecommenderConfig)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, history: History) -> Recommender:
+        Y, model_ids, task_ids = history.to_matrix()
+        if len(model_ids) < 2:
+            raise SchemaError(f"{history.name}: need at least 2 models to rank, got {len(model_ids)}")
+        self.history_ = history
+        self.scaler_ = TaskScaler.fit(Y)
+        self.subspace_ = self.config.subspace().fit(self.scaler_.transform(Y), model_ids=model_ids, task_ids=task_ids)
+        self._build_index()
+        logger.info("fitted %d models x %d tasks (%d cells), rank %d, l2 %g", len(model_ids), len(task_ids),
+                    history.n_cells, self.subspace_.n_components_, self.subspace_.l2_)
+        return self
+
+    def _build_index(self) -> None:
+        self.index_ = ModelIndex(backend=self.config.index_backend, factory=self.config.index_factory).build(
+            self.subspace_.augmented_model_vectors(), self.subspace_.model_ids_)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "subspace_"):
+            raise NotFittedError("This Recommender is not fitted yet; call fit() or Recommender.load().")
+
+    @property
+    def model_ids(self) -> list[str]:
+        self._check_fitted()
+        return list(self.subspace_.model_ids_)
+
+    @property
+    def task_ids(self) -> list[str]:
+        self._check_fitted()
+        return list(self.subspace_.task_ids_)
+
+    # ------------------------------------------------------------------ rankings
+    def _frame(self, task_id: str, model_ids, score, source, measured, std, top_k: int | None) -> pd.DataFrame:
+        df = pd.DataFrame({"task_id": task_id, "model_id": model_ids, "score": np.asarray(score, float),
+                           "source": source, "measured": np.asarray(measured, float), "std": np.asarray(std, float)})
+        df = df.sort_values(["score", "model_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
+        df.insert(1, "rank", np.arange(1, len(df) + 1))
+        if top_k is not None:
+            df = df.head(self._check_k(top_k))
+        return df[RANKING_COLUMNS]
+
+    def _check_k(self, top_k: int) -> int:
+        n = len(self.subspace_.model_ids_)
+        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
+            raise SchemaError(f"top_k must be a positive integer, got {top_k!r}")
+        if top_k > n:
+            raise SchemaError(f"top_k={top_k} is larger than the number of models in the artifact ({n})")
+        return int(top_k)
+
+    def _search_all(self, query: np.ndarray) -> np.ndarray:
+        """Inner products of ``query`` with every model, in model order (through the index)."""
+        n = len(self.subspace_.model_ids_)
+        D, idx = self.index_.search(query, n)
+        out = np.empty(n)
+        out[idx[0]] = D[0]
+        return out
+
+    def rank_task(self, task_id: str, *, top_k: int | None = None, prefer_measured: bool = True) -> pd.DataFrame:
+        """Rank every model for a task of the history; measured results are used where they exist."""
+        self._check_fitted()
+        tasks = self.subspace_.task_ids_
+        if task_id not in tasks:
+            import difflib
+
+            close = difflib.get_close_matches(task_id, tasks, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise UnknownIdError(f"unknown task {task_id!r}: not in the history ({len(tasks)} tasks){hint}")
+        j = tasks.index(task_id)
+        s = self._search_all(self.subspace_.task_query(j)) + self.subspace_.task_bias_[j]
+        pred = s * self.scaler_.std[j] + self.scaler_.mean[j]
+        Y, _, _ = self.history_.to_matrix()
+        measured = Y[:, j]
+        use = np.isfinite(measured) & prefer_measured
+        score = np.where(use, measured, pred)
+        source = np.where(use, "measured", "subspace")
+        return self._frame(task_id, self.model_ids, score, source, measured, np.full(len(score), np.nan), top_k)
+
+    def rank_prior(self, *, top_k: int | None = None, task_id: str = "<new>") -> pd.DataFrame:
+        """Rank for a new task with no information about it (the subspace's cold-task prediction).
+
+        Scores are in standardised units (a model's expected z-score on a new task).
+        """
+        self._check_fitted()
+        n = len(self.model_ids)
+        s = self._search_all(self.subspace_.mean_task_query()) + self.subspace_.task_bias_.mean()
+        return self._frame(task_id, self.model_ids, s, "prior", np.full(n, np.nan), np.full(n, np.nan), top_k)
+
+    def _observed_rows(self, observed: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
+        if not observed:
+            raise SchemaError("observed is empty: give at least one model=score pair")
+        known = self.subspace_.model_ids_
+        pos = {m: i for i, m in enumerate(known)}
+        unknown = [m for m in observed if m not in pos]
+        if unknown:
+            import difflib
+
+            hints = [f"{m!r} (did you mean {difflib.get_close_matches(m, known, n=1)[0]!r}?)"
+                     if difflib.get_close_matches(m, known, n=1) else repr(m) for m in unknown[:5]]
+            raise UnknownIdError(f"unknown model id(s) in observed scores: {', '.join(hints)}; "
+                                 f"'fennec info' lists the {len(known)} models")
+        values = []
+        for m, v in observed.items():
+            try:
+                fv = float(v)
+            except (TypeError, ValueError):
+                raise SchemaError(f"observed score of {m!r} must be a number, got {v!r}") from None
+            if not np.isfinite(fv):
+                raise SchemaError(f"observed score of {m!r} must be finite, got {v!r}")
+            values.append(fv)
+        return np.array([pos[m] for m in observed], dtype=np.intp), np.array(values)
+
+    def rank_observed(self, observed: Mapping[str, float], *, top_k: int | None = None,
+                      task_id: str = "<new>") -> pd.DataFrame:
+        """Warm start: a new task with some measured ``{model_id: score}`` gets a full ranking.
+
+        Scores are in the units of ``observed`` (e.g. accuracy %). The unmeasured models' scores are
+        predictions; the measured ones keep their measured values.
+        """
+        self._check_fitted()
+        rows, values = self._observed_rows(observed)
+        s0 = float(np.median(self.scaler_.std))
+        fold = self.subspace_.fold_in_task(rows, values / s0, noise_scale=self.config.warm_noise_scale)
+        s = self._search_all(fold.query())
+        pred = (s + fold.offset) * s0
+        std = fold.std * s0
+        measured = np.full(len(pred), np.nan)
+        measured[rows] = values
+        score = np.where(np.isfinite(measured), measured, pred)
+        source = np.where(np.isfinite(measured), "measured", "subspace")
+        std[rows] = 0.0
+        return self._frame(task_id, self.model_ids, score, source, measured, std, top_k)
+
+    def suggest_next(self, observed: Mapping[str, float], *, n: int = 1, explore: float = 1.0,
+                     task_id: str = "<new>") -> pd.DataFrame:
+        """Which model(s) to fine-tune next: the best upper confidence bound among unmeasured models.
+
+        ``explore`` weighs the predictive std (0: pure exploitation, the best predicted model).
+        """
+        ranking = self.rank_observed(observed, task_id=task_id)
+        todo = ranking[ranking["source"] != "measured"].copy()
+        if todo.empty:
+            raise SchemaError("every model of the artifact is already measured; nothing to suggest")
+        todo["ucb"] = todo["score"] + explore * todo["std"]
+        todo = todo.sort_values(["ucb", "model_id"], ascending=[False, True]).head(n).reset_index(drop=True)
+        todo["rank"] = np.arange(1, len(todo) + 1)
+        return todo
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Write the artifact directory atomically (manifest.json, subspace.safetensors, CSVs)."""
+        self._check_fitted()
+        sub = self.subspace_
+        directory = Path(directory)
+        with atomic_directory(directory) as tmp:
+            write_arrays(tmp / "subspace.safetensors", {
+                "model_vectors": sub.model_vectors_.astype(np.float64),
+                "model_bias": sub.model_bias_.astype(np.float64),
+                "task_vectors": sub.task_vectors_.astype(np.float64),
+                "task_bias": sub.task_bias_.astype(np.float64),
+                "task_mean": self.scaler_.mean, "task_std": self.scaler_.std,
+                "global_mean": np.array([sub.global_mean_]), "noise_var": np.array([sub.noise_var_]),
+            }, {"format": "fennec-subspace"})
+            pd.DataFrame({"model_id": sub.model_ids_}).to_csv(tmp / "model_ids.csv", index=False)
+            metric = self.history_.task_metric()
+            pd.DataFrame({"task_id": sub.task_ids_, "metric": [metric[t] for t in sub.task_ids_]}).to_csv(
+                tmp / "task_ids.csv", index=False)
+            self.history_.frame.to_csv(tmp / "history.csv", index=False)
+            if sub.cv_results_ is not None:
+                sub.cv_results_.to_csv(tmp / "cv_results.csv", index=False)
+            summary = self.history_.summary()
+            write_manifest(tmp, {
+                "kind": "recommender",
+                "config": self.config.to_dict(),
+                "inputs": {"history": summary["name"], "history_sha256": summary["sha256"],
+                           "n_models": summary["n_models"], "n_tasks": summary["n_tasks"],
+                           "n_cells": summary["n_cells"], "observed_fraction": summary["observed_fraction"]},
+                "fit": {"n_components": sub.n_components_, "l2": sub.l2_, "n_iter": sub.n_iter_,
+                        "objective": sub.objective_, "noise_var": sub.noise_var_},
+                "arrays": {"file": "subspace.safetensors",
+                           "shapes": {"model_vectors": list(sub.model_vectors_.shape),
+                                      "task_vectors": list(sub.task_vectors_.shape)}},
+                "index": {"backend": self.config.index_backend, "factory": self.config.index_factory,
+                          "metric": "inner_product", "vectors": "[u_i, mu + b_i]"},
+                "metrics": {"kendall": "scipy tau-b", "weighted": "both conventions, see fennec.evaluation"},
+            })
+        logger.info("wrote %s", directory)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike[str]) -> Recommender:
+        """Load an artifact written by :meth:`save` (checks format version and checksums first)."""
+        directory = Path(directory)
+        manifest = read_manifest(directory, expected_kind="recommender")
+        rec = cls(config=RecommenderConfig.from_dict(manifest["config"]))
+        arrays = read_arrays(directory / "subspace.safetensors")
+        model_ids = pd.read_csv(directory / "model_ids.csv", dtype=str, keep_default_na=False)["model_id"].tolist()
+        task_ids = pd.read_csv(directory / "task_ids.csv", dtype=str, keep_default_na=False)["task_id"].tolist()
+        required = ("model_vectors", "model_bias", "task_vectors", "task_bias", "task_mean", "task_std",
+                    "global_mean", "noise_var")
+        missing = [k for k in required if k not in arrays]
+        if missing:
+            raise ArtifactError(f"{directory / 'subspace.safetensors'}: missing array(s) {missing}")
+        if arrays["model_vectors"].shape[0] != len(model_ids) or arrays["task_vectors"].shape[0] != len(task_ids):
+            raise ArtifactError(
+                f"{directory}: array shapes {arrays['model_vectors'].shape}/{arrays['task_vectors'].shape} do not "
+                f"match {len(model_ids)} model ids / {len(task_ids)} task ids")
+        sub = TransferSubspace(int(manifest["fit"]["n_components"]), l2=float(manifest["fit"]["l2"]))
+        sub.model_vectors_, sub.model_bias_ = arrays["model_vectors"], arrays["model_bias"]
+        sub.task_vectors_, sub.task_bias_ = arrays["task_vectors"], arrays["task_bias"]
+        sub.global_mean_, sub.noise_var_ = float(arrays["global_mean"][0]), float(arrays["noise_var"][0])
+        sub.n_components_, sub.l2_ = int(manifest["fit"]["n_components"]), float(manifest["fit"]["l2"])
+        sub.n_iter_, sub.objective_ = manifest["fit"].get("n_iter"), manifest["fit"].get("objective")
+        sub.model_ids_, sub.task_ids_ = model_ids, task_ids
+        cv = directory / "cv_results.csv"
+        sub.cv_results_ = pd.read_csv(cv) if cv.exists() else None
+        rec.subspace_ = sub
+        rec.scaler_ = TaskScaler(mean=arrays["task_mean"], std=arrays["task_std"])
+        rec.history_ = History.from_csv(directory / "history.csv")
+        object.__setattr__(rec.history_, "name", manifest["inputs"]["history"])
+        rec.manifest_ = manifest
+        rec._build_index()
+        return rec

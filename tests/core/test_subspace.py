@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from fennec.errors import NotFittedError, SchemaError
+from fennec.subspace import TransferSubspace
+
+
+def planted(rng, n=30, m=20, r=3):
+    return rng.normal(size=(n, r)) @ rng.normal(size=(m, r)).T
+
+
+def test_full_matrix_equals_truncated_svd(rng):
+    """No missing cells, no biases, no penalty: the fit is the rank-r truncated SVD (Eckart-Young)."""
+    Z = planted(rng) + 0.3 * rng.normal(size=(30, 20))
+    fit = TransferSubspace(2, l2=0.0, bias_l2=0.0, fit_biases=False, tol=1e-15, max_iter=5000).fit(Z)
+    U, s, Vt = np.linalg.svd(Z)
+    np.testing.assert_allclose(fit.reconstruct(), (U[:, :2] * s[:2]) @ Vt[:2], atol=1e-5)
+
+
+def test_full_matrix_with_biases_equals_svd_of_double_centred(rng):
+    """With biases the optimum is: the biases take the row/column means, the SVD the double-centred rest."""
+    Z = planted(rng) + 0.3 * rng.normal(size=(30, 20)) + rng.normal(size=(30, 1)) + 2.0
+    fit = TransferSubspace(2, l2=0.0, bias_l2=0.0, tol=1e-15, max_iter=5000).fit(Z)
+    n, m = Z.shape
+    C = (np.eye(n) - 1 / n) @ Z @ (np.eye(m) - 1 / m)
+    U, s, Vt = np.linalg.svd(C)
+    np.testing.assert_allclose(fit.reconstruct(), Z - C + (U[:, :2] * s[:2]) @ Vt[:2], atol=1e-5)
+
+
+def test_recovers_planted_low_rank_from_partial_observations(rng):
+    # planted: biases plus a rank-3 interaction, 60% of the cells observed
+    Z = planted(rng, 40, 25, 3) + rng.normal(size=(40, 1)) + rng.normal(size=(1, 25))
+    mask = rng.random(Z.shape) < 0.6
+    Zm = np.where(mask, Z, np.nan)
+    fit = TransferSubspace(3, l2=1e-3, bias_l2=1e-3, tol=1e-13, max_iter=2000).fit(Zm)
+    err = np.abs(fit.reconstruct() - Z)
+    assert err[~mask].max() < 0.05 * np.abs(Z).max()  # cells it never saw
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 3))
+def test_planted_recovery_property(seed, r):
+    rng = np.random.default_rng(seed)
+    Z = planted(rng, 30, 18, r)
+    mask = rng.random(Z.shape) < 0.7
+    # identifiable: every model and every task observed at least 2r times
+    assume(mask.sum(axis=1).min() >= 2 * r and mask.sum(axis=0).min() >= 2 * r)
+    fit = TransferSubspace(r, l2=1e-4, fit_biases=False, tol=1e-12, max_iter=1000).fit(np.where(mask, Z, np.nan))
+    rel = np.linalg.norm(fit.reconstruct() - Z) / np.linalg.norm(Z)
+    assert rel < 0.1
+
+
+def test_masked_cells_do_not_change_the_fit(rng):
+    Z = planted(rng)
+    mask = rng.random(Z.shape) < 0.7
+    a = np.where(mask, Z, np.nan)
+    b = a.copy()
+    b[~mask] = np.nan  # same mask, hidden values irrelevant by construction; now permute what is hidden
+    Z2 = Z.copy()
+    Z2[~mask] += 100.0
+    f1 = TransferSubspace(2, l2=0.5).fit(a)
+    f2 = TransferSubspace(2, l2=0.5).fit(np.where(mask, Z2, np.nan))
+    np.testing.assert_array_equal(f1.reconstruct(), f2.reconstruct())
+
+
+def test_fit_is_deterministic_and_idempotent(rng):
+    Z = np.where(rng.random((20, 10)) < 0.8, planted(rng, 20, 10, 2), np.nan)
+    est = TransferSubspace("auto", random_state=3)
+    r1 = est.fit(Z).reconstruct()
+    r2 = est.fit(Z).reconstruct()
+    r3 = TransferSubspace("auto", random_state=3).fit(Z).reconstruct()
+    np.testing.assert_array_equal(r1, r2)
+    np.testing.assert_array_equal(r1, r3)
+
+
+def test_permuting_models_permutes_model_vectors(rng):
+    Z = np.where(rng.random((20, 10)) < 0.8, planted(rng, 20, 10, 2), np.nan)
+    perm = rng.permutation(20)
+    f1 = TransferSubspace(2, l2=0.5, tol=1e-14, max_iter=3000).fit(Z)
+    f2 = TransferSubspace(2, l2=0.5, tol=1e-14, max_iter=3000).fit(Z[perm])
+    np.testing.assert_allclose(f2.reconstruct(), f1.reconstruct()[perm], atol=1e-4)
+
+
+def test_auto_rank_prefers_the_planted_rank(rng):
+    Z = planted(rng, 60, 30, 2) + 0.05 * rng.normal(size=(60, 30))
+    Zm = np.where(rng.random(Z.shape) < 0.7, Z, np.nan)
+    fit = TransferSubspace("auto", l2=0.1).fit(Zm)
+    assert fit.n_components_ == 2
+    assert list(fit.cv_results_.columns) == ["n_components", "l2", "rmse"]
+
+
+def test_fold_in_with_one_score_is_the_cold_prediction(rng):
+    Z = np.where(rng.random((25, 12)) < 0.8, planted(rng, 25, 12, 2), np.nan)
+    fit = TransferSubspace(2, l2=1.0).fit(Z)
+    fold = fit.fold_in_task([3], [0.7])
+    cold = fit.cold_task_prediction()
+    # same ordering as the cold-task prediction, shifted so model 3 sits at its measured value
+    np.testing.assert_allclose(fold.prediction - fold.prediction[3], cold - cold[3], atol=1e-6)
+
+
+def test_fold_in_recovers_a_task_from_many_scores(rng):
+    Z = planted(rng, 60, 15, 2)
+    fit = TransferSubspace(2, l2=1e-4, bias_l2=1e-4, tol=1e-13, max_iter=3000).fit(Z[:, :-1])
+    new = Z[:, -1]
+    rows = np.arange(0, 60, 2)
+    fold = fit.fold_in_task(rows, new[rows] + 5.0)  # unknown level: offset absorbs it
+    corr = np.corrcoef(fold.prediction[1::2], new[1::2])[0, 1]
+    assert corr > 0.95
+    assert np.all(fold.std > 0)
+
+
+def test_errors():
+    with pytest.raises(SchemaError, match=r"expected a 2-D model x task matrix, got an array of shape \(3,\)"):
+        TransferSubspace(1).fit(np.ones(3))
+    with pytest.raises(SchemaError, match="no observed"):
+        TransferSubspace(1).fit(np.full((3, 3), np.nan))
+    with pytest.raises(SchemaError, match=r"infinite value"):
+        TransferSubspace(1).fit(np.array([[1.0, np.inf], [1.0, 2.0]]))
+    with pytest.raises(SchemaError, match=r"must be <= min\(n_models, n_tasks\) = 2 for a matrix of shape \(5, 2\). Got 3"):
+        TransferSubspace(3).fit(np.ones((5, 2)))
+    with pytest.raises(SchemaError, match=r"'n_components' parameter of TransferSubspace must be an int >= 0 or 'auto'. Got -1"):
+        TransferSubspace(-1).fit(np.ones((5, 2)))
+    with pytest.raises(SchemaError, match=r"model_ids has 2 entries but the matrix has 5 models"):
+        TransferSubspace(1).fit(np.ones((5, 2)), model_ids=["a", "b"])
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        TransferSubspace(1).reconstruct()
+    fit = TransferSubspace(1, l2=1.0).fit(np.arange(12.0).reshape(4, 3))
+    with pytest.raises(SchemaError, match="rows must not repeat a model"):
+        fit.fold_in_task([0, 0], [1.0, 2.0])
+    with pytest.raises(SchemaError, match=r"rows must index the 4 fitted models; got 0..9"):
+        fit.fold_in_task([0, 9], [1.0, 2.0])
+    with pytest.raises(SchemaError, match="at least one measured score"):
+        fit.fold_in_task([], [])
