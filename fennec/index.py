@@ -124,10 +124,15 @@ class ModelIndex:
 
 
 def topk_inner_product(
-    X: npt.NDArray[np.float32], Q: npt.NDArray[np.float32], k: int, *, block: int = 1024
+    X: npt.NDArray[np.float32], Q: npt.NDArray[np.float32], k: int, *, block: int | None = None
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-    """Exact top-k of ``Q @ X.T`` per row, best first, by blocks of queries (NumPy reference backend)."""
+    """Exact top-k of ``Q @ X.T`` per row, best first, by blocks of queries (NumPy reference backend).
+
+    Blocks keep the score matrix under ~256 MB whatever the number of models.
+    """
     n = X.shape[0]
+    if block is None:
+        block = int(max(1, min(1024, (1 << 26) // max(n, 1))))
     out_d = np.empty((Q.shape[0], k), dtype=np.float32)
     out_i = np.empty((Q.shape[0], k), dtype=np.int64)
     for s in range(0, Q.shape[0], block):

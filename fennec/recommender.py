@@ -6,8 +6,9 @@ and builds a :class:`~fennec.index.ModelIndex` over the augmented model vectors.
 
 - ``score``: the value the ranking sorts by, in the task's units (e.g. accuracy %) where they are known;
 - ``source``: ``measured`` (the score is a fine-tuning result from the history or given by the user),
-  ``subspace`` (predicted from the subspace), or ``prior`` (no information about the task: the model's
-  general transfer quality, in standardised units);
+  ``subspace`` (predicted from the subspace for a task of the history), ``warm_start`` (predicted from
+  the user's measured scores on a new task), or ``prior`` (no information about the task: the model's
+  expected standardised score on a new task);
 - ``measured``: the measured result where one exists (NaN otherwise); ``std``: a predictive standard
   deviation where the method gives one (warm start).
 """
@@ -49,7 +50,8 @@ class RecommenderConfig:
     seed: int = 0
     index_backend: str = "faiss"
     index_factory: str = "Flat"
-    warm_noise_scale: float = 2.0
+    warm_lam: float = 1.0
+    warm_tau: float = 1.0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -187,24 +189,42 @@ class Recommender:
             values.append(fv)
         return np.array([pos[m] for m in observed], dtype=np.intp), np.array(values)
 
+    def _warm_columns(self) -> tuple[np.ndarray, tuple]:
+        """Standardised history completed by the subspace, and its column moments (cached)."""
+        if getattr(self, "_warm_cache", None) is None:
+            from fennec.warmstart import column_moments, complete_columns
+
+            Y, _, _ = self.history_.to_matrix()
+            C = complete_columns(self.scaler_.transform(Y), self.subspace_.reconstruct())
+            self._warm_cache = (C, column_moments(C))
+        return self._warm_cache
+
     def rank_observed(self, observed: Mapping[str, float], *, top_k: int | None = None,
                       task_id: str = "<new>") -> pd.DataFrame:
         """Warm start: a new task with some measured ``{model_id: score}`` gets a full ranking.
 
-        Scores are in the units of ``observed`` (e.g. accuracy %). The unmeasured models' scores are
-        predictions; the measured ones keep their measured values.
+        The unmeasured models are ranked by :func:`fennec.warmstart.fold_in` (a conditional Gaussian
+        over the history's task columns, completed by the subspace, plus a soft nearest-task mixture).
+        Scores are in the units of ``observed`` (e.g. accuracy %); measured models keep their values.
         """
+        from fennec.warmstart import fold_in
+
         self._check_fitted()
         rows, values = self._observed_rows(observed)
         s0 = float(np.median(self.scaler_.std))
-        fold = self.subspace_.fold_in_task(rows, values / s0, noise_scale=self.config.warm_noise_scale)
-        s = self._search_all(fold.query())
-        pred = (s + fold.offset) * s0
-        std = fold.std * s0
+        C, moments = self._warm_columns()
+        ws = fold_in(C, rows, values, scale=s0, lam=self.config.warm_lam, tau=self.config.warm_tau,
+                     moments=moments)
+        # report the rank score in the task's units: rescale it to the Gaussian prediction's spread
+        g = ws.gaussian_mean
+        spread = ws.score.std()
+        z = g.mean() + (g.std() * ws.score / spread if spread > 1e-12 else 0.0)
+        pred = (ws.offset + z) * s0
+        std = ws.gaussian_std * s0
         measured = np.full(len(pred), np.nan)
         measured[rows] = values
         score = np.where(np.isfinite(measured), measured, pred)
-        source = np.where(np.isfinite(measured), "measured", "subspace")
+        source = np.where(np.isfinite(measured), "measured", "warm_start")
         std[rows] = 0.0
         return self._frame(task_id, self.model_ids, score, source, measured, std, top_k)
 

@@ -83,12 +83,16 @@ def _check(C: Array, rows: npt.ArrayLike, values: npt.ArrayLike) -> tuple[Array,
 
 
 def column_moments(task_columns: npt.ArrayLike) -> tuple[Array, Array, float]:
-    """Mean ``m`` (n,), covariance ``S`` (n, n) of the task columns and the average model variance."""
+    """``(m, F, v)``: mean ``m`` (n,) of the task columns, a factor ``F`` (n, T) with covariance
+    ``S = F F^T``, and the average model variance ``v = mean(diag S)``.
+
+    ``S`` is never formed: the fold-in needs only ``k`` of its columns and its diagonal, so memory and
+    time stay ``O(n T k)`` however many models the history holds.
+    """
     C = np.asarray(task_columns, dtype=float)
     m = C.mean(1)
-    D = C - m[:, None]
-    S = D @ D.T / max(C.shape[1] - 1, 1)
-    return m, S, float(np.mean(np.diag(S)))
+    F = (C - m[:, None]) / np.sqrt(max(C.shape[1] - 1, 1))
+    return m, F, float(np.mean((F**2).sum(1)))
 
 
 def gaussian_fold_in(
@@ -109,12 +113,13 @@ def gaussian_fold_in(
     C, rows, y = _check(task_columns, revealed_rows, revealed_values)
     if scale <= 0:
         raise SchemaError(f"scale must be > 0, got {scale}")
-    m, S, v = moments if moments is not None else column_moments(C)
-    n = len(m)
-    Sig = S + lam * v * np.eye(n)
+    m, F, v = moments if moments is not None else column_moments(C)
     z = y / scale
-    Srr = Sig[np.ix_(rows, rows)]
-    Shr = Sig[:, rows]
+    # Sig = F F^T + lam v I, needed only at [:, rows] and on its diagonal
+    Shr = F @ F[rows].T
+    Shr[rows, np.arange(len(rows))] += lam * v
+    Srr = Shr[rows]
+    diag = (F**2).sum(1) + lam * v
     Ri = np.linalg.inv(Srr)
     one = np.ones(len(rows))
     denom = float(one @ Ri @ one)
@@ -123,7 +128,7 @@ def gaussian_fold_in(
     # posterior covariance with the offset integrated out (flat prior): Schur complement plus the
     # offset's uncertainty propagated through the regression coefficients
     g = Shr @ Ri @ one
-    var = np.diag(Sig) - np.einsum("ij,jk,ik->i", Shr, Ri, Shr) + g**2 / denom
+    var = diag - np.einsum("ij,jk,ik->i", Shr, Ri, Shr) + g**2 / denom
     return mean, np.sqrt(np.maximum(var, 0.0)), a
 
 

@@ -7,7 +7,10 @@ Protocols
 ``loto``   leave-one-task-out (a cold task): fit on the other tasks, rank all models for the held-out one.
            With no task information, Fennec's ranking is the subspace's model prior ``mu + b_i``.
 ``warm``   warm start: as ``loto``, then ``k`` randomly chosen models of the held-out task are revealed
-           (k = 1, 3, 5; ``n_draws`` draws); Fennec folds the task in; models not revealed are ranked.
+           (k = 1, 3, 5; ``n_draws`` draws); models not revealed are ranked. ``fennec`` is the
+           recommender's warm start (:mod:`fennec.warmstart`: conditional Gaussian over the completed
+           task columns + soft nearest-task mixture); ``fennec_subspace`` the subspace-only fold-in
+           (:meth:`TransferSubspace.fold_in_task`), reported for comparison.
 ``lomo``   leave-one-model-out (a cold model): each model's whole row is held out and predicted from its
            side information (params, ImageNet top-1, GMACs, pretraining, family); per task, the cold
            predictions of all models are ranked. The history prior does not exist for a cold model.
@@ -30,6 +33,7 @@ from fennec.evaluation.baselines import history_prior, model_side_features, side
 from fennec.evaluation.rankmetrics import METRIC_COLUMNS, ranking_metrics
 from fennec.history import History, TaskScaler
 from fennec.subspace import TransferSubspace
+from fennec.warmstart import column_moments, complete_columns, fold_in
 
 logger = logging.getLogger(__name__)
 
@@ -149,16 +153,20 @@ def evaluate_history(
                 _baselines(rows, "loto", task, truth, prior, side_vecs, rng, cfg)
             if "warm" in cfg.protocols:
                 s0 = float(np.median(scaler.std))
+                C = complete_columns(Z, sub.reconstruct())
+                moments = column_moments(C)
                 measured = np.flatnonzero(np.isfinite(truth))
                 for k in cfg.warm_k:
                     if len(measured) - k < 3:
                         continue
                     for d in range(cfg.n_draws):
                         revealed = rng.choice(measured, size=k, replace=False)
+                        ws = fold_in(C, revealed, truth[revealed], scale=s0, moments=moments)
                         fold = sub.fold_in_task(revealed, truth[revealed] / s0)  # level is a nuisance
                         hidden = np.ones(n, bool)
                         hidden[revealed] = False
-                        rows.add("warm", task, "fennec", fold.prediction[hidden], truth[hidden], k=k, draw=d)
+                        rows.add("warm", task, "fennec", ws.score[hidden], truth[hidden], k=k, draw=d)
+                        rows.add("warm", task, "fennec_subspace", fold.prediction[hidden], truth[hidden], k=k, draw=d)
                         rows.add("warm", task, "history_prior", prior[hidden], truth[hidden], k=k, draw=d)
                         for name, vec in side_vecs.items():
                             rows.add("warm", task, name, vec[hidden], truth[hidden], k=k, draw=d)
@@ -235,7 +243,7 @@ def summarize(results: pd.DataFrame, *, metrics: Iterable[str] = METRIC_COLUMNS)
     summary.columns = [c[0] for c in summary.columns]
     summary["n_tasks"] = per_task.groupby(level=["protocol", "k", "method"], sort=False).size()
     order = {p: i for i, p in enumerate(PROTOCOLS)}
-    methods = {m: i for i, m in enumerate(("fennec", "history_prior", "imagenet_top1", "params", "random"))}
+    methods = {m: i for i, m in enumerate(("fennec", "fennec_subspace", "history_prior", "imagenet_top1", "params", "random"))}
     summary = summary.reset_index()
     summary["_o"] = summary["protocol"].map(order).fillna(99) * 1000 + summary["k"] * 10 + summary["method"].map(methods).fillna(9)
     return summary.sort_values("_o").drop(columns="_o").reset_index(drop=True)
@@ -247,7 +255,7 @@ def per_task_table(results: pd.DataFrame, *, metric: str = "kendall_tau", protoc
     res["k"] = res["k"].fillna(0).astype(int)
     res = res[res["k"] == k]
     table = res.pivot_table(index="task_id", columns="method", values=metric, aggfunc="mean")
-    cols = [c for c in ("fennec", "history_prior", "imagenet_top1", "params", "random") if c in table.columns]
+    cols = [c for c in ("fennec", "fennec_subspace", "history_prior", "imagenet_top1", "params", "random") if c in table.columns]
     table = table[cols + [c for c in table.columns if c not in cols]]
     table.loc["mean"] = table.mean(numeric_only=True)
     return table

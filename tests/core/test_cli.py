@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from fennec.cli import main
+
+VERBS = ["fit", "query", "evaluate", "info", "histories", "version"]
+
+
+def run(args, capsys):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_help_for_every_verb(verb, capsys):
+    code, out, _ = run([verb, "--help"], capsys)
+    assert code == 0 and "Usage" in out
+
+
+def test_fit_query_info_end_to_end_on_shipped_history(tmp_path, capsys):
+    art = tmp_path / "sfda"
+    code, _, err = run(["fit", "sfda", "--out", str(art), "--rank", "2", "--l2", "1"], capsys)
+    assert code == 0, err
+    assert "fitted 36 models x 13 tasks (416 cells" in err
+    code, out, _ = run(["query", str(art), "--task", "cifar10", "--top-k", "3", "--format", "csv"], capsys)
+    assert code == 0
+    df = pd.read_csv(pd.io.common.StringIO(out))
+    assert list(df.columns) == ["task_id", "rank", "model_id", "score", "source", "measured", "std"]
+    assert df["model_id"].tolist() == ["deit_base", "pvtv2_b3", "dino_base"]  # measured cifar10 leaders
+    code, out, _ = run(["query", str(art), "--observed", "resnet50=84.6,deit_small=73.1", "-k", "5", "-f", "json"], capsys)
+    assert code == 0
+    records = json.loads(out)
+    assert len(records) == 5 and records[0]["rank"] == 1
+    code, out, _ = run(["info", str(art)], capsys)
+    assert code == 0 and "36 models x 13 tasks" in out
+
+
+def test_evaluate_prints_method_beside_baselines(capsys, tmp_path):
+    out_csv = tmp_path / "res.csv"
+    code, out, err = run(["evaluate", "logme", "--protocol", "loto,warm", "--draws", "2", "--out", str(out_csv)], capsys)
+    assert code == 0, err
+    for method in ("fennec", "history_prior", "imagenet_top1", "params", "random"):
+        assert method in out
+    res = pd.read_csv(out_csv)
+    assert set(res["protocol"]) == {"loto", "warm"} and res["task_id"].nunique() == 8
+
+
+@pytest.mark.parametrize("args, message", [
+    (["fit", "nosuch", "--out", "x"], "error: unknown shipped history 'nosuch'; available: logme, model_spider"),
+    (["fit", "/no/such/file.csv", "--out", "x"], "error: history file not found: /no/such/file.csv"),
+    (["query", "/no/such/artifact"], "error: /no/such/artifact: artifact directory not found"),
+    (["fit", "sfda", "--out", "x", "--rank", "two"], "error: --rank must be a number or 'auto', got 'two'"),
+])
+def test_bad_input_one_line_exit_1(args, message, capsys):
+    code, out, err = run(args, capsys)
+    assert code == 1
+    assert err.strip().startswith(message)
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_bad_observed_one_line(tmp_path, capsys):
+    art = tmp_path / "a"
+    assert run(["fit", "logme", "--out", str(art), "--rank", "1", "--l2", "1"], capsys)[0] == 0
+    code, _, err = run(["query", str(art), "--observed", "resnet50:84"], capsys)
+    assert code == 1 and err.strip() == "error: --observed: expected MODEL=SCORE pairs separated by commas, got 'resnet50:84'"
+    code, _, err = run(["query", str(art), "--task", "cifar"], capsys)
+    assert code == 1 and "did you mean cifar10, cifar100" in err
+
+
+def test_verbose_shows_traceback(capsys):
+    code, _, err = run(["-v", "query", "/no/such/artifact"], capsys)
+    assert code == 1 and "Traceback" in err
+
+
+def test_python_dash_m_entry_point():
+    proc = subprocess.run([sys.executable, "-m", "fennec", "histories", "--format", "csv"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    df = pd.read_csv(pd.io.common.StringIO(proc.stdout))
+    assert set(df["history"]) == {"sfda", "logme", "parc", "model_spider", "shift_vtab", "transfergraph"}
+    assert df.set_index("history").loc["sfda", "default"] == "yes"
