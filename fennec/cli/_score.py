@@ -1,0 +1,68 @@
+"""``fennec score``: rank models on a labelled probe set by a transferability metric alone."""
+
+from __future__ import annotations
+
+import enum
+import sys
+from pathlib import Path
+
+import typer
+
+from fennec.cli import app
+
+
+class OutputFormat(str, enum.Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+@app.command("score")
+def score(
+    models: str = typer.Option(
+        ..., "--models", "-m",
+        help="Comma-separated model specs: timm name (random weights), name@weights.pth, or efficientnet-lite0/1/2.",
+    ),
+    images: Path | None = typer.Option(
+        None, "--images", help="ImageFolder-style directory: one sub-folder of images per class."
+    ),
+    example_task: str | None = typer.Option(
+        None, "--example-task", help="Offline example task instead of --images (sklearn_digits, mnist, ...)."
+    ),
+    metric: str = typer.Option("logme", "--metric", help="Transferability metric (logme, sfda, parc, leep, ...)."),
+    n_per_class: int | None = typer.Option(
+        None, "--n-per-class", min=1, help="Class-balanced probe: at most this many images per class."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the class-balanced subsample."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache directory."),
+    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="Output format."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars on stderr."),
+) -> None:
+    """Rank models by a transferability metric on labelled images (no history needed)."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    from fennec.scoring import load_image_folder, score_models
+
+    if (images is None) == (example_task is None):
+        raise typer.BadParameter("give exactly one of --images DIR or --example-task NAME")
+    specs = [s.strip() for s in models.split(",") if s.strip()]
+    if not specs:
+        raise typer.BadParameter("--models needs at least one model name")
+    if images is not None:
+        probe, labels, _ = load_image_folder(images, n_per_class=n_per_class, random_state=seed)
+    else:
+        from fennec.example_data import load_example_task
+
+        task = load_example_task(example_task, n_per_class=n_per_class, random_state=seed)
+        probe, labels = task.images, task.labels
+    with logging_redirect_tqdm():
+        table = score_models(specs, probe, labels, metric=metric, batch_size=batch_size,
+                             progress=progress, cache_dir=cache_dir)
+    if fmt is OutputFormat.csv:
+        typer.echo(table.to_csv(index=False), nl=False)
+    elif fmt is OutputFormat.json:
+        typer.echo(table.to_json(orient="records", indent=2))
+    else:
+        typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+    sys.stdout.flush()

@@ -1,0 +1,165 @@
+"""Rank candidate models on a labelled probe set by a transferability metric alone.
+
+This is Fennec's cold-start fallback: when no history covers a model, extract its features on the
+task's images (:mod:`fennec.features`) and score them (:mod:`fennec.transferability`).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from fennec.errors import SchemaError
+from fennec.transferability import SOURCE_METRICS, get_metric
+
+if TYPE_CHECKING:
+    import torch
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["IMAGE_EXTENSIONS", "SCORE_COLUMNS", "load_image_folder", "score_models"]
+
+SCORE_COLUMNS = ["model_id", "metric", "score", "rank", "n_images", "feature_dim"]
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def score_models(
+    models: Sequence[str | torch.nn.Module] | str,
+    images: Any,
+    labels: npt.ArrayLike,
+    *,
+    metric: str = "logme",
+    batch_size: int = 64,
+    progress: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> pd.DataFrame:
+    """Score every model on (images, labels) with one metric and rank them.
+
+    Parameters
+    ----------
+    models : sequence of model specs (or one spec)
+        timm names, ``name@weights`` specs, ``efficientnet-lite{0,1,2}`` or built timm modules
+        (see :mod:`fennec.features`).
+    images : uint8 array (N, H, W[, 3]) or list of PIL images / uint8 arrays
+    labels : array-like of shape (N,)
+    metric : str, default="logme"
+        A name in :data:`fennec.transferability.METRICS`, or ``"leep"``/``"nce"`` (these use the
+        models' own ImageNet classifier heads).
+    batch_size : int, default=64
+    progress : bool, default=True
+    cache_dir : path, optional
+        Feature cache (see :func:`fennec.features.extract_features`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``model_id, metric, score, rank, n_images, feature_dim``, sorted by score
+        (descending, NaN last); rank 1 is the best ("min" rank for ties).
+    """
+    from fennec.features import extract_features
+
+    key = str(metric).strip().lower().replace("-", "_")
+    needs_probs = key in SOURCE_METRICS
+    fn = SOURCE_METRICS[key] if needs_probs else get_metric(key)
+    specs = [models] if isinstance(models, str) else list(models)
+    if not specs:
+        raise SchemaError("models is empty; give at least one model")
+    y = np.asarray(labels)
+    n_images = len(images)
+    if y.ndim != 1 or y.shape[0] != n_images:
+        raise SchemaError(f"images has {n_images} entries but labels has shape {y.shape}")
+    rows = []
+    seen: set[str] = set()
+    for spec in specs:
+        res = extract_features(spec, images, batch_size=batch_size, progress=progress,
+                               with_probs=needs_probs, cache_dir=cache_dir)
+        if res.model_id in seen:
+            raise SchemaError(f"model {res.model_id!r} is listed twice")
+        seen.add(res.model_id)
+        if key == "nce":
+            value = fn(source_labels=res.probs.argmax(axis=1), target_labels=y)
+        elif key == "leep":
+            value = fn(source_probs=res.probs.astype(np.float64), target_labels=y)
+        else:
+            value = fn(res.features, y)
+        logger.info("%s: %s = %.6g (%d images, %d-d features)", res.model_id, key, value, res.n_images, res.feature_dim)
+        rows.append({"model_id": res.model_id, "metric": key, "score": float(value),
+                     "n_images": res.n_images, "feature_dim": res.feature_dim})
+    table = pd.DataFrame(rows)
+    table["rank"] = table["score"].rank(ascending=False, method="min", na_option="bottom").astype(int)
+    table = table.sort_values(["rank", "model_id"], kind="stable").reset_index(drop=True)
+    return table[SCORE_COLUMNS]
+
+
+def load_image_folder(
+    root: str | os.PathLike[str], *, n_per_class: int | None = None, random_state: int = 0
+) -> tuple[list[npt.NDArray[np.uint8]], npt.NDArray[np.int64], list[str]]:
+    """Read an ImageFolder-style directory: one sub-folder per class, named after the class.
+
+    Parameters
+    ----------
+    root : path
+    n_per_class : int, optional
+        Keep a class-balanced random subset of at most this many images per class.
+    random_state : int, default=0
+
+    Returns
+    -------
+    images : list of uint8 arrays (H, W, 3)
+    labels : ndarray of shape (N,), int64
+    class_names : list of str
+        Sorted sub-folder names; ``labels`` index into it.
+
+    Raises
+    ------
+    FileNotFoundError, NotADirectoryError
+        Missing folder.
+    SchemaError
+        No image at all, a class folder without images, a single class, or an unreadable file
+        (the message names the file).
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    from fennec.example_data import balanced_subsample
+
+    path = Path(root)
+    if not path.exists():
+        raise FileNotFoundError(errno.ENOENT, "image folder not found", str(path))
+    if not path.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(path))
+    classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    files = {c: sorted(f for f in (path / c).rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
+                       and not f.name.startswith(".")) for c in classes}
+    if not any(files.values()):
+        raise SchemaError(
+            f"no images found in {path} (expected one sub-folder per class holding "
+            f"{', '.join(IMAGE_EXTENSIONS[:4])}... files)"
+        )
+    empty = [c for c in classes if not files[c]]
+    if empty:
+        raise SchemaError(f"class folder(s) without images in {path}: {', '.join(empty)}")
+    if len(classes) < 2:
+        raise SchemaError(f"{path} has a single class folder ({classes[0]!r}); at least 2 classes are needed")
+    paths = [f for c in classes for f in files[c]]
+    labels = np.array([i for i, c in enumerate(classes) for _ in files[c]], dtype=np.int64)
+    if n_per_class is not None:
+        keep = balanced_subsample(labels, int(n_per_class), random_state=random_state)
+        paths, labels = [paths[i] for i in keep], labels[keep]
+    images = []
+    for f in paths:
+        try:
+            with Image.open(f) as img:
+                images.append(np.asarray(img.convert("RGB"), dtype=np.uint8))
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            raise SchemaError(f"cannot read image {f}: {exc}") from exc
+    logger.info("read %d images in %d classes from %s", len(images), len(classes), path)
+    return images, labels, classes
+
