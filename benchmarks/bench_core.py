@@ -39,6 +39,13 @@ def median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+def timed(store, fn, *args):
+    t = time.perf_counter()
+    out = fn(*args)
+    store.append(time.perf_counter() - t)
+    return out
+
+
 def bench_index(sizes, repeats, threads):
     import faiss
     import numpy as np
@@ -62,9 +69,9 @@ def bench_index(sizes, repeats, threads):
         build = time.perf_counter() - t
         t_np, t_flat, t_h = [], [], []
         for _ in range(repeats):  # alternate the sides
-            t = time.perf_counter(); _, I_np = topk_inner_product(X, Q, k); t_np.append(time.perf_counter() - t)
-            t = time.perf_counter(); _, I_f = flat.search(Q, k); t_flat.append(time.perf_counter() - t)
-            t = time.perf_counter(); _, I_h = hnsw.search(Q, k); t_h.append(time.perf_counter() - t)
+            I_np = timed(t_np, topk_inner_product, X, Q, k)[1]
+            I_f = timed(t_flat, flat.search, Q, k)[1]
+            I_h = timed(t_h, hnsw.search, Q, k)[1]
         same = np.mean([len(set(a) & set(b)) / k for a, b in zip(I_np, I_f, strict=True)])
         recall = np.mean([len(set(a) & set(b)) / k for a, b in zip(I_np, I_h, strict=True)])
         m_np, m_f, m_h = (statistics.median(x) * 1e3 / nq for x in (t_np, t_flat, t_h))

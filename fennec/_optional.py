@@ -22,4 +22,4 @@ def require(module: str, package: str, *, purpose: str, extra_args: str = "") ->
         if exc.name != module and not module.startswith(f"{exc.name}."):
             raise
         cmd = f"pip install {extra_args + ' ' if extra_args else ''}{package}"
-        raise MissingPackageError(f"{purpose} need the package {package!r}, which is not installed ({cmd})") from exc
+        raise MissingPackageError(f"{purpose}: the package {package!r} is not installed ({cmd})") from exc

@@ -43,14 +43,19 @@ class ModelIndex:
         ``faiss`` uses ``index_factory(d, factory, METRIC_INNER_PRODUCT)``; ``numpy`` a matrix product and
         ``argpartition``. With the default exact ``"Flat"`` factory both give the same ids (up to ties).
     factory : str
-        faiss index factory string (``"Flat"`` is exact; ``"HNSW32"`` is approximate, for very large zoos).
+        faiss index factory string. ``"Flat"`` (default) is exact. ``"HNSW32"`` is approximate: on
+        inner-product queries unlike the indexed vectors its recall is low (``benchmarks/bench_core.py``
+        measures it), so keep ``Flat`` unless the zoo is very large and a lower recall is acceptable.
+    ef_search : int
+        HNSW search breadth (recall vs speed), used only by HNSW factories.
     """
 
-    def __init__(self, *, backend: str = "faiss", factory: str = "Flat") -> None:
+    def __init__(self, *, backend: str = "faiss", factory: str = "Flat", ef_search: int = 128) -> None:
         if backend not in BACKENDS:
             raise SchemaError(f"The 'backend' parameter of ModelIndex must be one of {BACKENDS}. Got {backend!r} instead.")
         self.backend = backend
         self.factory = factory
+        self.ef_search = ef_search
 
     def build(self, vectors: npt.ArrayLike, ids: Sequence[str]) -> ModelIndex:
         """Index ``vectors`` (n, d) under ``ids`` (n unique strings)."""
@@ -75,6 +80,8 @@ class ModelIndex:
             if not index.is_trained:
                 index.train(X)
             index.add(X)
+            if hasattr(index, "hnsw"):
+                index.hnsw.efSearch = int(self.ef_search)
             self._index = index
             self._vectors = None
         else:

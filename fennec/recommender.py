@@ -24,7 +24,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fennec.artifacts import atomic_directory, read_arrays, read_manifest, write_arrays, write_manifest
+from fennec.artifacts import (
+    atomic_directory,
+    read_arrays,
+    read_manifest,
+    write_arrays,
+    write_manifest,
+)
 from fennec.errors import ArtifactError, NotFittedError, SchemaError, UnknownIdError
 from fennec.history import History, TaskScaler
 from fennec.index import ModelIndex

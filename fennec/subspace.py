@@ -143,7 +143,7 @@ def als_fit(
     prev = np.inf
     objective = np.inf
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 - `it` is returned
         # models: targets z - mu - c_j, features [v_j, 1]
         r = vals - mu - (c[cols] if fit_biases else 0.0)
         XV = np.hstack([V, np.ones((m, 1))]) if fit_biases else V

@@ -133,7 +133,7 @@ def query(
 @app.command()
 def evaluate(
     history: str = typer.Argument("sfda", help="A shipped history name or a long CSV path."),
-    protocol: str = typer.Option("loto,warm,lomo,cells", help="Comma-separated: loto, warm, lomo, cells."),
+    protocol: str = typer.Option("loto,warm,lomo,cells", help="Comma-separated: loto, warm, lomo, xgroup, cells."),
     metric: str = typer.Option(None, help="Keep only rows of this metric."),
     draws: int = typer.Option(10, help="Random draws per warm-start k."),
     seed: int = typer.Option(0, help="Random seed."),
@@ -163,7 +163,7 @@ def evaluate(
             "spearman", "pearson", "regret_at_1", "regret_at_3", "rel_at_1"]
     emit(summary[cols], fmt, float_format="{:.3f}")
     if per_task and fmt == Format.table:
-        for p in protocols:
+        for p in results["protocol"].drop_duplicates():
             ks = sorted(results.loc[results["protocol"] == p, "k"].fillna(0).astype(int).unique())
             for k in ks:
                 typer.echo(f"\nper-task Kendall tau, protocol {p}" + (f", k={k}" if k else ""))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -19,25 +20,23 @@ class OutputFormat(str, enum.Enum):
 
 @app.command("score")
 def score(
-    models: str = typer.Option(
-        ..., "--models", "-m",
+    models: Annotated[str, typer.Option(
+        "--models", "-m",
         help="Comma-separated model specs: timm name (random weights), name@weights.pth, or efficientnet-lite0/1/2.",
-    ),
-    images: Path | None = typer.Option(
-        None, "--images", help="ImageFolder-style directory: one sub-folder of images per class."
-    ),
-    example_task: str | None = typer.Option(
-        None, "--example-task", help="Offline example task instead of --images (sklearn_digits, mnist, ...)."
-    ),
-    metric: str = typer.Option("logme", "--metric", help="Transferability metric (logme, sfda, parc, leep, ...)."),
-    n_per_class: int | None = typer.Option(
-        None, "--n-per-class", min=1, help="Class-balanced probe: at most this many images per class."
-    ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the class-balanced subsample."),
-    batch_size: int = typer.Option(64, "--batch-size", min=1),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="Feature cache directory."),
-    fmt: OutputFormat = typer.Option(OutputFormat.table, "--format", help="Output format."),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars on stderr."),
+    )],
+    images: Annotated[Path | None, typer.Option(
+        "--images", help="ImageFolder-style directory: one sub-folder of images per class.")] = None,
+    example_task: Annotated[str | None, typer.Option(
+        "--example-task", help="Offline example task instead of --images (sklearn_digits, mnist, ...).")] = None,
+    metric: Annotated[str, typer.Option(
+        "--metric", help="Transferability metric (logme, sfda, parc, leep, ...).")] = "logme",
+    n_per_class: Annotated[int | None, typer.Option(
+        "--n-per-class", min=1, help="Class-balanced probe: at most this many images per class.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the class-balanced subsample.")] = 0,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 64,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Feature cache directory.")] = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")] = True,
 ) -> None:
     """Rank models by a transferability metric on labelled images (no history needed)."""
     from tqdm.contrib.logging import logging_redirect_tqdm

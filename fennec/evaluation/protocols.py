@@ -14,6 +14,9 @@ Protocols
 ``lomo``   leave-one-model-out (a cold model): each model's whole row is held out and predicted from its
            side information (params, ImageNet top-1, GMACs, pretraining, family); per task, the cold
            predictions of all models are ranked. The history prior does not exist for a cold model.
+``xgroup`` cross-group cold models: for each model group (the history's ``campaign``, e.g. supervised
+           CNNs, self-supervised ResNet-50s, ViTs), ``xgroup:G`` fits on the other groups and ranks the
+           models of G from side information; ``xgroup_rev:G`` fits on G alone and ranks the rest.
 ``cells``  random held-out cells (``cell_fraction`` of the observed ones); per task, the held-out models
            are ranked (tasks with fewer than 3 held-out models are skipped).
 """
@@ -29,7 +32,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from fennec.errors import SchemaError
-from fennec.evaluation.baselines import history_prior, model_side_features, side_baselines
+from fennec.evaluation.baselines import history_prior, side_baselines
 from fennec.evaluation.rankmetrics import METRIC_COLUMNS, ranking_metrics
 from fennec.history import History, TaskScaler
 from fennec.subspace import TransferSubspace
@@ -37,20 +40,20 @@ from fennec.warmstart import column_moments, complete_columns, fold_in
 
 logger = logging.getLogger(__name__)
 
-PROTOCOLS = ("loto", "warm", "lomo", "cells")
+PROTOCOLS = ("loto", "warm", "lomo", "xgroup", "cells")
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     """What to evaluate. ``subspace`` holds :class:`TransferSubspace` keyword arguments."""
 
-    protocols: tuple[str, ...] = PROTOCOLS
+    protocols: tuple[str, ...] = ("loto", "warm", "lomo", "cells")
     warm_k: tuple[int, ...] = (1, 3, 5)
     n_draws: int = 10
     n_random: int = 50
     cell_fraction: float = 0.2
     cell_draws: int = 10
-    side_l2: float = 1.0
+    side_l2: float = 10.0
     seed: int = 0
     subspace: dict = field(default_factory=lambda: {
         "n_components": "auto", "l2": "auto", "candidate_ranks": (0, 1, 2, 3, 4, 6),
@@ -108,6 +111,48 @@ def _baselines(rows: _Rows, protocol, task, truth, prior, side, rng, cfg, *, k=n
     for name, vec in side.items():
         rows.add(protocol, task, name, vec[sel], truth[sel], k=k)
     rows.add_random(protocol, task, truth[sel], rng, cfg.n_random, k=k)
+
+
+_COLD_METHODS = ("fennec", "fennec_noarch")
+
+
+def _model_groups(history: History, model_ids: list[str]) -> np.ndarray:
+    """Each model's campaign (its group in the history, e.g. CNNs / self-supervised / ViTs)."""
+    camp = history.frame.groupby("model_id")["campaign"].agg(lambda s: sorted(set(s))[0])
+    return np.array([camp.get(mid, "") or "all" for mid in model_ids])
+
+
+def _cold_predict(Y, held, side, cfg, fit) -> dict[str, np.ndarray]:
+    """Standardised predictions for the ``held`` models' rows from side information alone.
+
+    The subspace is fitted without the held rows; ridge maps each training model's features to its
+    ``[b_i, u_i]``; the held models get ``mu + b + c_j + u . v_j``. ``fennec`` uses archi2vec + params,
+    GMACs, ImageNet top-1, pre-training; ``fennec_noarch`` the same without archi2vec.
+    """
+    from fennec.coldstart import ModelFeaturizer, fit_placement, predict_placement
+
+    n, m = Y.shape
+    out = {name: np.full((n, m), np.nan) for name in _COLD_METHODS}
+    if side is None:
+        return out
+    train = Y.copy()
+    train[held] = np.nan
+    keep = np.isfinite(train).any(axis=1)
+    keep_cols = np.isfinite(train).sum(axis=0) >= 2
+    if keep.sum() < 3 or keep_cols.sum() == 0:
+        return out
+    sc = TaskScaler.fit(train[:, keep_cols])
+    Z = sc.transform(train[:, keep_cols])
+    sub = fit(Z[keep])
+    targets = np.hstack([sub.model_bias_[:, None], sub.model_vectors_])
+    tr, te = np.flatnonzero(keep), np.flatnonzero(held)
+    for name, use_arch in (("fennec", True), ("fennec_noarch", False)):
+        feat = ModelFeaturizer(use_archi2vec=use_arch).fit(side.iloc[tr])
+        coef = fit_placement(feat.transform(side.iloc[tr]), targets, l2=cfg.side_l2)
+        t_hat = predict_placement(feat.transform(side.iloc[te]), coef)
+        z = sub.global_mean_ + t_hat[:, :1] + sub.task_bias_[None, :] + t_hat[:, 1:] @ sub.task_vectors_.T
+        out[name][np.ix_(te, np.flatnonzero(keep_cols))] = z
+    return out
 
 
 def evaluate_history(
@@ -173,35 +218,35 @@ def evaluate_history(
                         rows.add_random("warm", task, truth[hidden], rng, max(cfg.n_random // cfg.n_draws, 5), k=k)
 
     if "lomo" in cfg.protocols:
-        X = model_side_features(side, n)
-        cold = np.full((n, m), np.nan)
-        scaler = TaskScaler.fit(Y)
+        cold = {name: np.full((n, m), np.nan) for name in _COLD_METHODS}
         for i in tqdm(range(n), desc="leave-one-model-out", disable=disable):
-            train = Y.copy()
-            train[i] = np.nan
-            keep = np.isfinite(train).any(axis=1)
-            keep_cols = np.isfinite(train).sum(axis=0) >= 2
-            if keep.sum() < 3 or keep_cols.sum() == 0:
-                continue
-            sc = TaskScaler.fit(train[:, keep_cols])
-            Z = np.full_like(train, np.nan)
-            Z[:, keep_cols] = sc.transform(train[:, keep_cols])
-            sub = fit(Z[keep][:, keep_cols])
-            targets = np.hstack([sub.model_bias_[:, None], sub.model_vectors_])
-            idx = np.flatnonzero(keep)
-            Xtr = np.hstack([np.ones((len(idx), 1)), X[idx]])
-            pen = np.r_[0.0, np.full(X.shape[1], cfg.side_l2)]
-            coef = np.linalg.solve(Xtr.T @ Xtr + np.diag(pen) + 1e-9 * np.eye(Xtr.shape[1]), Xtr.T @ targets)
-            t_hat = np.r_[1.0, X[i]] @ coef
-            z = sub.global_mean_ + t_hat[0] + sub.task_bias_ + sub.task_vectors_ @ t_hat[1:]
-            cold[i, keep_cols] = z
+            held = np.zeros(n, bool)
+            held[i] = True
+            for name, z in _cold_predict(Y, held, side, cfg, fit).items():
+                cold[name][i] = z[i]
         for j, task in enumerate(task_ids):
             truth = Y[:, j]
             if np.isfinite(truth).sum() < 3:
                 continue
-            rows.add("lomo", task, "fennec", cold[:, j], truth)
+            for name, pred in cold.items():
+                rows.add("lomo", task, name, pred[:, j], truth)
             _baselines(rows, "lomo", task, truth, None, side_vecs, rng, cfg)
-        del scaler
+
+    if "xgroup" in cfg.protocols:
+        groups = _model_groups(history, model_ids)
+        for g in sorted(set(groups)):
+            in_g = groups == g
+            if in_g.sum() < 3 or (~in_g).sum() < 3:
+                continue
+            for label, held in ((f"xgroup:{g}", in_g), (f"xgroup_rev:{g}", ~in_g)):
+                preds = _cold_predict(Y, held, side, cfg, fit)
+                for j, task in enumerate(task_ids):
+                    truth = np.where(held, Y[:, j], np.nan)
+                    if np.isfinite(truth).sum() < 3:
+                        continue
+                    for name, z in preds.items():
+                        rows.add(label, task, name, z[:, j], truth)
+                    _baselines(rows, label, task, truth, None, side_vecs, rng, cfg)
 
     if "cells" in cfg.protocols:
         obs_r, obs_c = np.nonzero(np.isfinite(Y))
@@ -243,7 +288,8 @@ def summarize(results: pd.DataFrame, *, metrics: Iterable[str] = METRIC_COLUMNS)
     summary.columns = [c[0] for c in summary.columns]
     summary["n_tasks"] = per_task.groupby(level=["protocol", "k", "method"], sort=False).size()
     order = {p: i for i, p in enumerate(PROTOCOLS)}
-    methods = {m: i for i, m in enumerate(("fennec", "fennec_subspace", "history_prior", "imagenet_top1", "params", "random"))}
+    order.update({p: len(PROTOCOLS) + i for i, p in enumerate(sorted(set(results["protocol"]) - set(PROTOCOLS)))})
+    methods = {m: i for i, m in enumerate(("fennec", "fennec_subspace", "fennec_noarch", "history_prior", "imagenet_top1", "params", "random"))}
     summary = summary.reset_index()
     summary["_o"] = summary["protocol"].map(order).fillna(99) * 1000 + summary["k"] * 10 + summary["method"].map(methods).fillna(9)
     return summary.sort_values("_o").drop(columns="_o").reset_index(drop=True)
@@ -255,7 +301,7 @@ def per_task_table(results: pd.DataFrame, *, metric: str = "kendall_tau", protoc
     res["k"] = res["k"].fillna(0).astype(int)
     res = res[res["k"] == k]
     table = res.pivot_table(index="task_id", columns="method", values=metric, aggfunc="mean")
-    cols = [c for c in ("fennec", "fennec_subspace", "history_prior", "imagenet_top1", "params", "random") if c in table.columns]
+    cols = [c for c in ("fennec", "fennec_subspace", "fennec_noarch", "history_prior", "imagenet_top1", "params", "random") if c in table.columns]
     table = table[cols + [c for c in table.columns if c not in cols]]
     table.loc["mean"] = table.mean(numeric_only=True)
     return table

@@ -110,7 +110,7 @@ def check_features_labels(
         classes, y = np.unique(lab, return_inverse=True)
         c = len(classes)
         if c < 2:
-            raise SchemaError(f"labels contain a single class ({classes[0]!r}); at least 2 classes are needed")
+            raise SchemaError(f"labels contain a single class ({classes[0].tolist()!r}); at least 2 classes are needed")
     return feat, np.ascontiguousarray(y, dtype=np.intp).reshape(-1), c
 
 

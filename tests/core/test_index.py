@@ -47,11 +47,11 @@ def test_numpy_topk_matches_full_sort(n, d, seed):
     X = rng.normal(size=(n, d)).astype(np.float32)
     Q = rng.normal(size=(3, d)).astype(np.float32)
     k = int(rng.integers(1, n + 1))
-    D, I = topk_inner_product(X, Q, k)
+    D, idx = topk_inner_product(X, Q, k)
     S = Q @ X.T
     for q in range(3):
         np.testing.assert_allclose(np.sort(S[q])[::-1][:k], D[q], rtol=1e-6)
-        np.testing.assert_allclose(S[q, I[q]], D[q], rtol=1e-6)
+        np.testing.assert_allclose(S[q, idx[q]], D[q], rtol=1e-6)
 
 
 def test_search_ids_and_positions():

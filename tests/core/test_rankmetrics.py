@@ -7,7 +7,15 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from fennec.errors import SchemaError
-from fennec.evaluation import kendall_tau, pearson, ranking_metrics, regret_at_k, rel_at_k, spearman, weighted_tau
+from fennec.evaluation import (
+    kendall_tau,
+    pearson,
+    ranking_metrics,
+    regret_at_k,
+    rel_at_k,
+    spearman,
+    weighted_tau,
+)
 
 scores_st = st.lists(st.integers(-1000, 1000), min_size=3, max_size=25, unique=True)
 

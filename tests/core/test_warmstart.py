@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from fennec.errors import SchemaError
-from fennec.warmstart import column_moments, complete_columns, fold_in, gaussian_fold_in, task_mixture_fold_in
+from fennec.warmstart import (
+    column_moments,
+    complete_columns,
+    fold_in,
+    gaussian_fold_in,
+    task_mixture_fold_in,
+)
 
 
 def columns(rng, n=30, T=12):

@@ -1,0 +1,43 @@
+"""PARC: the blocked exact computation against scipy's Spearman on the dense dissimilarity matrices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+from sklearn.decomposition import PCA
+
+from fennec.errors import SchemaError
+from fennec.transferability import parc
+
+
+def _parc_dense(f: np.ndarray, y: np.ndarray, n_pca: int = 32) -> float:
+    z = PCA(n_components=min(n_pca, *f.shape), random_state=0).fit_transform(f)
+    z = (z - z.mean(axis=0)) / z.std(axis=0)
+    feat_rdm = 1 - np.corrcoef(z)
+    c = len(np.unique(y))
+    # 1 − corr of one-hot rows is exactly 0 (same class) or C/(C−1) (different classes). Written out
+    # rather than np.corrcoef(onehot): the latter leaves ~1e-16 rounding noise that scipy then ranks
+    # as distinct values (a quirk of the reference implementation, not part of the metric).
+    label_rdm = (y[:, None] != y[None, :]) * (c / (c - 1))
+    iu = np.triu_indices(len(y), 1)
+    return 100 * spearmanr(feat_rdm[iu], label_rdm[iu])[0]
+
+
+@pytest.mark.parametrize(("n", "d", "c"), [(100, 50, 4), (90, 20, 2), (120, 64, 30)])
+def test_parc_equals_dense_spearman(n, d, c, make_task):
+    f, y = make_task(n, d, c, signal=0.4, seed=n)
+    expected = _parc_dense(f, y)
+    assert parc(f, y) == pytest.approx(expected, rel=1e-9)
+    assert parc(f, y, block_pairs=300) == pytest.approx(expected, rel=1e-9)  # many blocks
+
+
+def test_parc_with_exact_ties_in_one_block(make_task):
+    f, y = make_task(60, 16, 3, signal=0.4, seed=5)
+    f, y = np.concatenate([f, f[:8]]), np.concatenate([y, y[:8]])  # duplicated samples: tied distances
+    assert parc(f, y) == pytest.approx(_parc_dense(f, y), rel=1e-7)
+
+
+def test_parc_needs_a_same_class_pair():
+    with pytest.raises(SchemaError, match=r"PARC needs at least one class with 2 or more samples"):
+        parc(np.random.default_rng(0).standard_normal((4, 3)), [0, 1, 2, 3])
