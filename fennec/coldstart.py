@@ -75,8 +75,9 @@ class ModelFeaturizer:
     def fit(self, side: pd.DataFrame) -> ModelFeaturizer:
         self.columns_ = [c for c, _ in NUMERIC if c in side.columns]
         raw = self._raw(side)
-        self.mean_ = np.nanmean(np.where(np.isfinite(raw), raw, np.nan), axis=0) if raw.size else np.zeros(0)
-        self.mean_ = np.where(np.isfinite(self.mean_), self.mean_, 0.0)
+        obs = np.isfinite(raw)
+        counts = obs.sum(axis=0)
+        self.mean_ = np.where(counts > 0, np.where(obs, raw, 0.0).sum(axis=0) / np.maximum(counts, 1), 0.0)
         filled = np.where(np.isfinite(raw), raw, self.mean_)
         self.scale_ = filled.std(axis=0) if raw.size else np.zeros(0)
         self.scale_ = np.where(self.scale_ > 1e-12, self.scale_, 1.0)

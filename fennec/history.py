@@ -199,6 +199,14 @@ class History:
             df = df[~df["task_id"].isin(sparse.index)]
         if df.empty:
             raise SchemaError(f"{name}: no task has at least {min_models_per_task} models; nothing to fit")
+        per_model = df.groupby("model_id")["task_id"].nunique()
+        lonely = per_model[per_model < 2]
+        if len(lonely):
+            rows = np.flatnonzero(frame["model_id"].astype(str).str.strip().isin(lonely.index).to_numpy())
+            msg = (f"{name}: model(s) {_names(list(lonely.index))} measured on a single task "
+                   f"({_lines(rows)}): only their general quality can be estimated, not a task profile")
+            warnings.warn(msg, HistoryWarning, stacklevel=4)
+            logger.warning(msg)
         cols = ["model_id", "task_id", "score", "metric", "source", "campaign"]
         return df[cols].sort_values(["task_id", "model_id"], kind="stable").reset_index(drop=True)
 

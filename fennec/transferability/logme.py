@@ -227,21 +227,24 @@ def _terms(sigma: np.ndarray, sq: np.ndarray, yy: np.ndarray, t: np.ndarray, met
     Returns E = ‖Fm−y‖² + t·mᵀm (so that β = N/E at the optimum over β), mᵀm, γ, and
     φ = ∂L*/∂log t / ... (up to the factor 1/2), with its derivative in log t.
     """
-    inv = 1.0 / (sigma[:, None] + t[None, :])
-    sig_inv = sigma[:, None] * inv
-    gamma = sig_inv.sum(axis=0)
-    p2 = (sig_inv * inv).sum(axis=0)
-    q1 = sq * inv
-    q2 = q1 * inv
-    s1, s2, s3 = q1.sum(axis=0), q2.sum(axis=0), (q2 * inv).sum(axis=0)
+    inv = sigma[:, None] + t[None, :]
+    np.reciprocal(inv, out=inv)  # 1/(σᵢ + t), in place: these (k, C) passes dominate the solver
+    gamma = sigma @ inv
+    q = sq * inv
+    s1 = q.sum(axis=0)
+    q *= inv
     if method == "gram":  # sq = wᵢ²: E = ‖y‖² − Σ w²/(σ+t), mᵀm = Σ w²/(σ+t)²
         e = yy - s1
-        m2 = s2
-        dm2 = -2.0 * s3
-    else:  # sq = zᵢ²: E = t·Σ z²/(σ+t), mᵀm = Σ σz²/(σ+t)²
+        m2 = q.sum(axis=0)
+        q *= inv
+        dm2 = -2.0 * q.sum(axis=0)
+    else:  # sq = zᵢ²: E = t·Σ z²/(σ+t), mᵀm = Σ σz²/(σ+t)²  (σ-weighted sums: no cancellation)
         e = t * s1
-        m2 = s1 - t * s2
-        dm2 = -2.0 * s2 + 2.0 * t * s3
+        m2 = sigma @ q
+        q *= inv
+        dm2 = -2.0 * (sigma @ q)
+    inv *= inv
+    p2 = sigma @ inv  # Σ σ/(σ+t)²
     e = np.maximum(e, _TINY * np.maximum(yy, 1.0))
     m2 = np.maximum(m2, _TINY)
     ratio = m2 / e

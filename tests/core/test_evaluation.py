@@ -51,7 +51,7 @@ def test_side_features_drop_constant_columns():
 
 
 def test_bad_config():
-    with pytest.raises(SchemaError, match=r"unknown protocol\(s\) \['lopo'\]; choose from loto, warm, lomo, cells"):
+    with pytest.raises(SchemaError, match=r"unknown protocol\(s\) \['lopo'\]; choose from loto, warm, lomo, xgroup, cells"):
         EvalConfig(protocols=("lopo",)).validate()
     with pytest.raises(SchemaError, match=r"cell_fraction must be in \(0, 1\), got 1.5"):
         EvalConfig(cell_fraction=1.5).validate()

@@ -88,6 +88,13 @@ def test_sparse_task_dropped_with_warning():
     assert h.task_ids == ["t"]
 
 
+def test_model_with_a_single_cell_warns_naming_the_line():
+    df = frame([("a", "t", 1.0), ("b", "t", 2.0), ("c", "t", 3.0), ("a", "u", 1.0), ("b", "u", 2.0), ("d", "u", 5.0)])
+    with pytest.warns(HistoryWarning, match=r"h: model\(s\) 'c', 'd' measured on a single task \(lines 4, 7\)"):
+        h = History.from_frame(df, name="h")
+    assert h.model_ids == ["a", "b", "c", "d"]
+
+
 def test_all_tasks_too_sparse_is_an_error():
     df = frame([("a", "t", 1.0)])
     with pytest.warns(HistoryWarning), pytest.raises(SchemaError, match="no task has at least 3 models"):

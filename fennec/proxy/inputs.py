@@ -1,0 +1,276 @@
+"""Task inputs: where a task's images and class names come from, and the probe set drawn from them.
+
+A :class:`TaskInput` is built from
+
+* an ImageFolder-style directory (:meth:`TaskInput.from_folder`): one sub-folder per class, named after
+  the class (the folder names are the class names);
+* a CSV of ``path,label`` (:meth:`TaskInput.from_csv`; relative paths are relative to the CSV's folder);
+* in-memory arrays (:meth:`TaskInput.from_arrays`);
+* a known benchmark task id (:meth:`TaskInput.from_task_id`): its class names from ``data/classnames``
+  (no images);
+* a class-names file (:meth:`TaskInput.from_classnames_file`): one name per line, or a JSON list.
+
+:meth:`TaskInput.sample` draws a class-balanced probe set (at most ``max_images``, seeded) and
+:meth:`TaskInput.load` decodes it (grayscale and palette images become RGB; unreadable and tiny
+images raise an error naming the file).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from fennec.errors import SchemaError, UnknownIdError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["IMAGE_EXTENSIONS", "MIN_SIDE", "TaskInput", "to_pil_rgb"]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+#: Images whose smaller side is below this many pixels are refused (nothing to see at that size).
+MIN_SIDE = 8
+
+
+def to_pil_rgb(image: Any, *, name: str = "image", min_side: int = MIN_SIDE):
+    """A PIL RGB image from a PIL image, a uint8 array (H, W), (H, W, 1|3|4) or a file path."""
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(image, (str, os.PathLike)):
+        path = Path(image)
+        if not path.is_file():
+            raise FileNotFoundError(errno.ENOENT, "image file not found", str(path))
+        try:
+            with Image.open(path) as img:
+                img.load()
+                pil = img.convert("RGB")
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+            raise SchemaError(f"cannot read image {path}: {' '.join(str(exc).split())}") from exc
+        name = str(path)
+    elif isinstance(image, Image.Image):
+        pil = image.convert("RGB") if image.mode != "RGB" else image
+    else:
+        arr = np.asarray(image)
+        if arr.dtype != np.uint8:
+            raise SchemaError(f"{name} must be uint8 (0-255); got dtype {arr.dtype}")
+        if arr.ndim == 3 and arr.shape[-1] == 1:
+            arr = arr[..., 0]
+        if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] in (3, 4))):
+            raise SchemaError(f"{name} must have shape (H, W), (H, W, 3) or (H, W, 4); got {arr.shape}")
+        pil = Image.fromarray(np.ascontiguousarray(arr)).convert("RGB")
+    if min(pil.size) < min_side:
+        raise SchemaError(f"{name} is {pil.size[0]}x{pil.size[1]} pixels; "
+                          f"the smaller side must be at least {min_side}")
+    return pil
+
+
+def _is_image(p: Path) -> bool:
+    return p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+
+
+@dataclass
+class TaskInput:
+    """A task's class names and (optionally) its labelled images.
+
+    Attributes
+    ----------
+    class_names : list of str
+        In label order.
+    items : list
+        One entry per image: a file path or an in-memory image (empty for a names-only task).
+    labels : ndarray (n_images,) int64
+        Indices into ``class_names``.
+    task_id : str
+    source : str
+        Where the task came from (folder, CSV, "arrays", "classnames:<id>").
+    """
+
+    class_names: list[str]
+    items: list[Any] = field(default_factory=list)
+    labels: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    task_id: str = "<new>"
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        self.labels = np.asarray(self.labels, dtype=np.int64).ravel()
+        if len(self.items) != len(self.labels):
+            raise SchemaError(f"{self.source or self.task_id}: {len(self.items)} images but {len(self.labels)} labels")
+        if len(self.class_names) < 2:
+            raise SchemaError(f"{self.source or self.task_id}: a task needs at least 2 classes; "
+                              f"got {len(self.class_names)} ({self.class_names!r})")
+        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names)):
+            raise SchemaError(f"{self.source}: labels must lie in 0..{len(self.class_names) - 1}")
+
+    @property
+    def has_images(self) -> bool:
+        return len(self.items) > 0
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_folder(cls, root: str | os.PathLike[str], *, task_id: str | None = None) -> TaskInput:
+        """An ImageFolder directory: one sub-folder per class (sorted names = class names)."""
+        path = Path(root)
+        if not path.exists():
+            raise FileNotFoundError(errno.ENOENT, "task folder not found", str(path))
+        if not path.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "task folder is not a directory", str(path))
+        classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+        files = {c: sorted(f for f in (path / c).rglob("*") if _is_image(f)) for c in classes}
+        if not any(files.values()):
+            loose = [f for f in path.iterdir() if _is_image(f)]
+            if loose:
+                raise SchemaError(f"no class sub-folders in {path}: it holds {len(loose)} image file(s) directly; "
+                                  "an ImageFolder has one sub-folder per class, named after the class")
+            raise SchemaError(f"no images found in {path} (expected one sub-folder per class holding "
+                              f"{', '.join(IMAGE_EXTENSIONS[:4])}... files)")
+        empty = [c for c in classes if not files[c]]
+        if empty:
+            logger.warning("%s: ignoring class folder(s) without images: %s", path, ", ".join(empty))
+            classes = [c for c in classes if files[c]]
+        if len(classes) < 2:
+            raise SchemaError(f"{path} has a single class folder with images ({classes[0]!r}); "
+                              "at least 2 classes are needed")
+        items = [f for c in classes for f in files[c]]
+        labels = np.array([i for i, c in enumerate(classes) for _ in files[c]], dtype=np.int64)
+        return cls([c.replace("_", " ") for c in classes], items, labels, task_id or path.name, str(path))
+
+    @classmethod
+    def from_csv(cls, csv_path: str | os.PathLike[str], *, task_id: str | None = None) -> TaskInput:
+        """A CSV with columns ``path,label`` (class names = sorted distinct labels)."""
+        import pandas as pd
+
+        csv_path = Path(csv_path)
+        if not csv_path.is_file():
+            raise FileNotFoundError(errno.ENOENT, "task CSV not found", str(csv_path))
+        try:
+            df = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise SchemaError(f"{csv_path}: cannot be read as CSV ({' '.join(str(exc).split())})") from exc
+        missing = [c for c in ("path", "label") if c not in df.columns]
+        if missing:
+            raise SchemaError(f"{csv_path}: missing column(s) {', '.join(missing)}; found {', '.join(df.columns)}")
+        if df.empty:
+            raise SchemaError(f"{csv_path}: no rows (no images)")
+        paths = [Path(p) if Path(p).is_absolute() else csv_path.parent / p for p in df["path"]]
+        absent = [i for i, p in enumerate(paths) if not p.is_file()]
+        if absent:
+            i = absent[0]
+            more = f" (and {len(absent) - 1} more)" if len(absent) > 1 else ""
+            raise SchemaError(f"{csv_path}: line {i + 2}: image file not found: {paths[i]}{more}")
+        names = sorted(set(df["label"].str.strip()))
+        pos = {n: i for i, n in enumerate(names)}
+        labels = np.array([pos[v.strip()] for v in df["label"]], dtype=np.int64)
+        return cls(names, paths, labels, task_id or csv_path.stem, str(csv_path))
+
+    @classmethod
+    def from_arrays(cls, images: Sequence[Any] | np.ndarray, labels: npt.ArrayLike,
+                    class_names: Sequence[str] | None = None, *, task_id: str = "<arrays>") -> TaskInput:
+        """In-memory images (uint8 arrays or PIL images) with integer labels."""
+        y = np.asarray(labels).ravel()
+        if len(images) != len(y):
+            raise SchemaError(f"images has {len(images)} entries but labels has {len(y)}")
+        uniq = np.unique(y)
+        if class_names is None:
+            class_names = [str(u) for u in uniq]
+            y = np.searchsorted(uniq, y)
+        return cls(list(class_names), list(images), y.astype(np.int64), task_id, "arrays")
+
+    @classmethod
+    def from_task_id(cls, task_id: str) -> TaskInput:
+        """A benchmark's class names from ``data/classnames`` (aliases resolved; no images)."""
+        from fennec.datasets import canonical_task_id, load_classnames
+
+        names = load_classnames()
+        key = canonical_task_id(task_id)
+        if key not in names:
+            import difflib
+
+            close = difflib.get_close_matches(key, list(names), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise UnknownIdError(f"no class names known for task {task_id!r} (data/classnames lists "
+                                 f"{len(names)} tasks){hint}; give --classnames FILE instead")
+        return cls(list(names[key]), task_id=key, source=f"classnames:{key}")
+
+    @classmethod
+    def from_classnames_file(cls, path: str | os.PathLike[str], *, task_id: str | None = None) -> TaskInput:
+        """Class names from a text file (one per line; blank lines and ``#`` comments skipped) or a JSON list."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(errno.ENOENT, "class-names file not found", str(path))
+        text = path.read_text(encoding="utf-8")
+        if text.lstrip().startswith("["):
+            try:
+                names = [str(n).strip() for n in json.loads(text)]
+            except json.JSONDecodeError as exc:
+                raise SchemaError(f"{path}: not a valid JSON list of class names ({exc})") from exc
+        else:
+            names = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        names = [n for n in names if n]
+        if len(set(names)) != len(names):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            raise SchemaError(f"{path}: class name(s) listed twice: {', '.join(dup[:5])}")
+        if len(names) < 2:
+            raise SchemaError(f"{path}: needs at least 2 class names, found {len(names)}")
+        return cls(names, task_id=task_id or path.stem, source=str(path))
+
+    # ------------------------------------------------------------------ probe set
+    def sample(self, max_images: int | None = 100, *, seed: int = 0) -> npt.NDArray[np.intp]:
+        """Sorted indices of a class-balanced probe set.
+
+        Every class contributes ``min(its size, max(1, max_images // n_classes))`` images drawn without
+        replacement by ``numpy.random.default_rng(seed)``; ``max_images=None`` keeps every image.
+        """
+        if not self.has_images:
+            raise SchemaError(f"{self.source or self.task_id}: task has class names only, no images to sample")
+        if max_images is None:
+            return np.arange(len(self.labels))
+        if int(max_images) != max_images or max_images < 1:
+            raise SchemaError(f"max_images must be an int >= 1 or None; got {max_images!r}")
+        present = np.unique(self.labels)
+        per_class = max(1, int(max_images) // len(present))
+        if per_class * len(present) > max_images:
+            logger.warning("max_images=%d is below the number of classes (%d): taking one image per class",
+                           max_images, len(present))
+        rng = np.random.default_rng(seed)
+        picks = []
+        for c in present:
+            members = np.flatnonzero(self.labels == c)
+            picks.append(members if members.size <= per_class else rng.choice(members, per_class, replace=False))
+        return np.sort(np.concatenate(picks))
+
+    def content_hash(self, indices: npt.ArrayLike | None = None) -> str:
+        """sha256 of the class names and of the bytes and labels of the chosen images."""
+        h = hashlib.sha256(json.dumps(self.class_names).encode())
+        idx = np.arange(len(self.items)) if indices is None else np.asarray(indices, dtype=np.intp)
+        for i in idx:
+            item = self.items[i]
+            h.update(f"|{int(self.labels[i])}|".encode())
+            if isinstance(item, (str, os.PathLike)):
+                with open(item, "rb") as fh:
+                    h.update(hashlib.sha256(fh.read()).digest())
+            else:
+                from PIL import Image
+
+                arr = np.asarray(item.convert("RGB")) if isinstance(item, Image.Image) else np.asarray(item)
+                h.update(f"{arr.shape}{arr.dtype}".encode())
+                h.update(np.ascontiguousarray(arr).tobytes())
+        return h.hexdigest()
+
+    def load(self, indices: npt.ArrayLike | None = None, *, progress: bool = False) -> list[Any]:
+        """Decode the chosen images as PIL RGB (errors name the file)."""
+        from tqdm.auto import tqdm
+
+        idx = np.arange(len(self.items)) if indices is None else np.asarray(indices, dtype=np.intp)
+        out = []
+        for i in tqdm(idx, desc=f"reading {self.task_id}", unit="img", disable=None if progress else True):
+            out.append(to_pil_rgb(self.items[i], name=f"image {i} of {self.source or self.task_id}"))
+        return out
