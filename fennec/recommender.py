@@ -7,7 +7,9 @@ and builds a :class:`~fennec.index.ModelIndex` over the augmented model vectors.
 - ``score``: the value the ranking sorts by, in the task's units (e.g. accuracy %) where they are known;
 - ``source``: ``measured`` (the score is a fine-tuning result from the history or given by the user),
   ``subspace`` (predicted from the subspace for a task of the history), ``warm_start`` (predicted from
-  the user's measured scores on a new task), or ``prior`` (no information about the task: the model's
+  the user's measured scores on a new task), ``proxy`` (predicted from the new task's proxy embedding --
+  its images or class names -- by the task projector, in standardised units), or ``prior`` (no
+  information about the task, or a proxy query too far from every historical task: the model's
   expected standardised score on a new task);
 - ``measured``: the measured result where one exists (NaN otherwise); ``std``: a predictive standard
   deviation where the method gives one (warm start).
@@ -58,6 +60,9 @@ class RecommenderConfig:
     index_factory: str = "Flat"
     warm_lam: float = 1.0
     warm_tau: float = 1.0
+    projector: str = "mixture"
+    projector_max_distance: float | str = "auto"
+    projector_margin: float = 1.25
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -85,7 +90,14 @@ class Recommender:
     config: RecommenderConfig = field(default_factory=RecommenderConfig)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, history: History) -> Recommender:
+    def fit(self, history: History, task_embeddings=None, *, proxy_identity=None) -> Recommender:
+        """Fit the subspace on ``history``; with ``task_embeddings`` also the task projector.
+
+        ``task_embeddings``: a :class:`~fennec.proxy.TaskEmbeddings` (or its file path), a dict
+        ``task_id -> vector`` or a DataFrame indexed by task id (the proxy identity then comes from
+        ``proxy_identity`` or ``df.attrs["proxy_identity"]``). Task ids are matched exactly or through
+        their canonical benchmark id; history tasks without an embedding are left out of the projector.
+        """
         Y, model_ids, task_ids = history.to_matrix()
         if len(model_ids) < 2:
             raise SchemaError(f"{history.name}: need at least 2 models to rank, got {len(model_ids)}")
@@ -95,7 +107,45 @@ class Recommender:
         self._build_index()
         logger.info("fitted %d models x %d tasks (%d cells), rank %d, l2 %g", len(model_ids), len(task_ids),
                     history.n_cells, self.subspace_.n_components_, self.subspace_.l2_)
+        self.projector_, self.task_embeddings_ = None, None
+        if task_embeddings is not None:
+            self._fit_projector(task_embeddings, proxy_identity)
         return self
+
+    def _fit_projector(self, task_embeddings, proxy_identity) -> None:
+        from fennec.projection import TaskProjector
+        from fennec.proxy.store import TaskEmbeddings
+
+        emb = TaskEmbeddings.coerce(task_embeddings, identity=proxy_identity)
+        if proxy_identity is not None and emb.identity is not None:
+            from fennec.proxy.base import check_same_proxy
+
+            check_same_proxy(emb.identity, proxy_identity, where="task embeddings")
+        if emb.identity is None:
+            logger.warning("task embeddings carry no proxy identity: queries cannot be checked against them")
+        tasks = self.subspace_.task_ids_
+        E, missing = emb.lookup(tasks)
+        have = np.array([t not in missing for t in tasks])
+        if missing:
+            logger.warning("%d task(s) of the history have no embedding and are left out of the task projector: %s",
+                           len(missing), ", ".join(missing[:10]))
+        if have.sum() < 3:
+            raise SchemaError(f"only {int(have.sum())} of the history's {len(tasks)} tasks have an embedding "
+                              f"(ids {', '.join(emb.task_ids[:5])}...); the task projector needs at least 3")
+        idx = np.flatnonzero(have)
+        Y, _, _ = self.history_.to_matrix()
+        cfg = self.config
+        self.projector_ = TaskProjector(cfg.projector, max_distance=cfg.projector_max_distance,
+                                        distance_margin=cfg.projector_margin, random_state=cfg.seed).fit(
+            E[idx], Z=self.scaler_.transform(Y)[:, idx], subspace=self.subspace_,
+            task_ids=[tasks[i] for i in idx], task_index=idx)
+        self.task_embeddings_ = emb
+
+    @property
+    def proxy_identity(self) -> dict | None:
+        """Identity of the proxy the task embeddings were made with (None without a projector)."""
+        emb = getattr(self, "task_embeddings_", None)
+        return None if emb is None else emb.identity
 
     def _build_index(self) -> None:
         self.index_ = ModelIndex(backend=self.config.index_backend, factory=self.config.index_factory).build(
@@ -170,6 +220,44 @@ class Recommender:
         n = len(self.model_ids)
         s = self._search_all(self.subspace_.mean_task_query()) + self.subspace_.task_bias_.mean()
         return self._frame(task_id, self.model_ids, s, "prior", np.full(n, np.nan), np.full(n, np.nan), top_k)
+
+    def rank_embedding(self, embedding, *, top_k: int | None = None, task_id: str | None = None,
+                       proxy_identity: Mapping | None = None, fallback: bool = True) -> pd.DataFrame:
+        """Rank every model for a new task from its proxy embedding (images or class names).
+
+        ``embedding``: a :class:`~fennec.proxy.TaskEmbedding` (its identity is checked against the
+        artifact's proxy) or a ``(d,)`` array (give ``proxy_identity`` to have it checked). Scores are
+        standardised (a model's predicted z-score on the task), ``source="proxy"``. When the query's
+        cosine distance to its nearest historical task exceeds the projector's threshold (and
+        ``fallback``), the ranking is the prior (``source="prior"``) and a warning is logged.
+        ``DataFrame.attrs`` holds ``nearest_task``, ``nearest_distance``, ``max_distance``, ``fallback``.
+        """
+        from fennec.proxy.base import TaskEmbedding, check_same_proxy
+
+        self._check_fitted()
+        if getattr(self, "projector_", None) is None:
+            raise SchemaError("this recommender has no task projector: fit it with task embeddings "
+                              "(fennec fit --text-proxy or --task-embeddings FILE)")
+        if isinstance(embedding, TaskEmbedding):
+            proxy_identity = embedding.identity if proxy_identity is None else proxy_identity
+            task_id = task_id or embedding.task_id
+            embedding = embedding.vector
+        task_id = task_id or "<new>"
+        check_same_proxy(self.proxy_identity, proxy_identity, where="rank_embedding")
+        nearest, dist = self.projector_.nearest(embedding)
+        far = dist > self.projector_.max_distance_
+        if far and fallback:
+            logger.warning("task %s is far from every historical task (cosine distance %.3f to %s > threshold %.3f): "
+                           "ranking by the history prior instead", task_id, dist, nearest, self.projector_.max_distance_)
+            df = self.rank_prior(top_k=top_k, task_id=task_id)
+        else:
+            n = len(self.model_ids)
+            df = self._frame(task_id, self.model_ids, self.projector_.predict(embedding), "proxy",
+                             np.full(n, np.nan), np.full(n, np.nan), top_k)
+        df.attrs.update({"nearest_task": nearest, "nearest_distance": dist,
+                         "max_distance": self.projector_.max_distance_, "fallback": bool(far and fallback),
+                         "projector": self.projector_.method})
+        return df
 
     def _observed_rows(self, observed: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
         if not observed:
@@ -272,6 +360,7 @@ class Recommender:
             if sub.cv_results_ is not None:
                 sub.cv_results_.to_csv(tmp / "cv_results.csv", index=False)
             summary = self.history_.summary()
+            proxy_section = self._save_projector(tmp)
             write_manifest(tmp, {
                 "kind": "recommender",
                 "config": self.config.to_dict(),
@@ -286,9 +375,41 @@ class Recommender:
                 "index": {"backend": self.config.index_backend, "factory": self.config.index_factory,
                           "metric": "inner_product", "vectors": "[u_i, mu + b_i]"},
                 "metrics": {"kendall": "scipy tau-b", "weighted": "both conventions, see fennec.evaluation"},
+                **({"proxy": proxy_section} if proxy_section else {}),
             })
         logger.info("wrote %s", directory)
         return directory
+
+    def _save_projector(self, tmp: Path) -> dict | None:
+        """Write ``proxy.safetensors`` and ``task_embeddings.csv``; return the manifest's ``proxy`` section."""
+        proj = getattr(self, "projector_", None)
+        if proj is None:
+            return None
+        import json
+
+        from fennec.proxy.base import identity_key
+
+        emb = self.task_embeddings_
+        params, arrays = proj.to_state()
+        write_arrays(tmp / "proxy.safetensors", {
+            "task_embeddings": emb.vectors.astype(np.float32),
+            **{f"projector.{k}": np.asarray(v) for k, v in arrays.items()},
+        }, {"format": "fennec-proxy", "identity": json.dumps(emb.identity, sort_keys=True, default=str)})
+        pd.DataFrame({"task_id": emb.task_ids}).to_csv(tmp / "task_embeddings.csv", index=False)
+        return {"identity": emb.identity, "identity_key": identity_key(emb.identity) if emb.identity else None,
+                "n_embedded_tasks": len(emb), "dim": emb.dim, "embeddings_meta": emb.meta,
+                "projector": params, "file": "proxy.safetensors"}
+
+    def _load_projector(self, directory: Path, section: dict) -> None:
+        from fennec.projection import TaskProjector
+        from fennec.proxy.store import TaskEmbeddings
+
+        arrays = read_arrays(directory / section.get("file", "proxy.safetensors"))
+        ids = pd.read_csv(directory / "task_embeddings.csv", dtype=str, keep_default_na=False)["task_id"].tolist()
+        self.task_embeddings_ = TaskEmbeddings(ids, arrays["task_embeddings"], section.get("identity"),
+                                               section.get("embeddings_meta") or {})
+        state = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("projector.")}
+        self.projector_ = TaskProjector.from_state(section["projector"], state, self.subspace_)
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> Recommender:
@@ -323,4 +444,7 @@ class Recommender:
         object.__setattr__(rec.history_, "name", manifest["inputs"]["history"])
         rec.manifest_ = manifest
         rec._build_index()
+        rec.projector_, rec.task_embeddings_ = None, None
+        if manifest.get("proxy"):
+            rec._load_projector(directory, manifest["proxy"])
         return rec
