@@ -58,7 +58,9 @@ class TaskProjector:
 
     Parameters
     ----------
-    method : {"mixture", "ridge", "kernel_ridge", "random_forest", "collective"}, default "mixture"
+    method : {"collective", "mixture", "ridge", "kernel_ridge", "random_forest"}, default "collective"
+        The default won leave-one-task-out with the text proxy on four shipped histories
+        (``benchmarks/proxy_eval.py``).
     temperature : float or "auto"
         Softmax temperature of ``mixture`` (on cosine similarities).
     alpha : float or "auto"
@@ -76,7 +78,7 @@ class TaskProjector:
     random_state : int
     """
 
-    def __init__(self, method: str = "mixture", *, temperature: float | str = "auto", alpha: float | str = "auto",
+    def __init__(self, method: str = "collective", *, temperature: float | str = "auto", alpha: float | str = "auto",
                  gamma: float | str = "auto", n_estimators: int = 200, n_side: int = 5, side_weight: float = 1.0,
                  max_distance: float | str = "auto", distance_quantile: float = 1.0, distance_margin: float = 1.25,
                  random_state: int = 0) -> None:
@@ -206,7 +208,7 @@ class TaskProjector:
         if m == "mixture":
             return {"E": E, "C": self.columns_[:, cols], "temperature": params["temperature"]}
         if m == "collective":
-            return self._fit_collective(E, cols)
+            return self._fit_collective(E, cols, params)
         Y = self.targets_[cols]
         if m == "ridge":
             from sklearn.linear_model import Ridge
@@ -245,7 +247,7 @@ class TaskProjector:
             t = state["model"].predict(q[None])
         return self._predict_from_targets(np.asarray(t, float).reshape(-1))
 
-    def _fit_collective(self, E: Array, cols: npt.NDArray[np.intp]) -> dict[str, Any]:
+    def _fit_collective(self, E: Array, cols: npt.NDArray[np.intp], params: dict[str, float]) -> dict[str, Any]:
         from fennec.subspace import TransferSubspace
 
         mu = E.mean(axis=0)
@@ -256,10 +258,14 @@ class TaskProjector:
         sd = np.where(P.std(axis=0) > 1e-12, P.std(axis=0), 1.0)
         Zc = self.Z_[:, cols]
         aug = np.vstack([Zc, self.side_weight * (P / sd).T])
-        ranks = tuple(r for r in (1, 2, 3, 4, 6) if r <= min(aug.shape))
-        n_folds = 3 if np.isfinite(aug).sum() >= 30 else 2
-        sub = TransferSubspace("auto", l2="auto", candidate_ranks=ranks, n_folds=n_folds,
-                               random_state=self.random_state).fit(aug)
+        if "side_rank" in params:  # chosen at fit time; rebuilding an artifact refits with it
+            sub = TransferSubspace(int(params["side_rank"]), l2=float(params["side_l2"]),
+                                   random_state=self.random_state).fit(aug)
+        else:
+            ranks = tuple(r for r in (1, 2, 3, 4, 6) if r <= min(aug.shape))
+            n_folds = 3 if np.isfinite(aug).sum() >= 30 else 2
+            sub = TransferSubspace("auto", l2="auto", candidate_ranks=ranks, n_folds=n_folds,
+                                   random_state=self.random_state).fit(aug)
         return {"sub": sub, "mu": mu, "Vt": Vt[:k], "sd": sd, "n": Zc.shape[0]}
 
     def _predict_collective(self, state: dict[str, Any], q: Array) -> Array:
@@ -270,6 +276,9 @@ class TaskProjector:
 
     def _fit_final(self, E: Array) -> None:
         self.state_ = self._fit_state(E, np.arange(E.shape[0]), self.params_)
+        if self.method == "collective" and "side_rank" not in self.params_:
+            sub = self.state_["sub"]
+            self.params_ = {"side_rank": sub.n_components_, "side_l2": sub.l2_}
 
     # ------------------------------------------------------------------ use
     def _check_fitted(self) -> None:

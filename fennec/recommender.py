@@ -60,7 +60,7 @@ class RecommenderConfig:
     index_factory: str = "Flat"
     warm_lam: float = 1.0
     warm_tau: float = 1.0
-    projector: str = "mixture"
+    projector: str = "collective"
     projector_max_distance: float | str = "auto"
     projector_margin: float = 1.25
 

@@ -8,6 +8,7 @@ import sys
 import warnings
 from enum import Enum
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -66,13 +67,22 @@ def parse_observed(text: str) -> dict[str, float]:
 
 @app.command()
 def fit(
-    history: str = typer.Argument("sfda", help="A shipped history name (see 'fennec histories') or a long CSV path."),
-    out: Path = typer.Option(..., "--out", "-o", help="Artifact directory to write (replaced atomically)."),
-    metric: str = typer.Option(None, help="Keep only rows of this metric (top1, map, accuracy, neg_error)."),
-    rank: str = typer.Option("auto", help="Subspace rank, or 'auto' (held-out cells)."),
-    l2: str = typer.Option("auto", help="L2 penalty on vectors, or 'auto'."),
-    seed: int = typer.Option(0, help="Random seed (fit is deterministic given it)."),
-    backend: str = typer.Option("faiss", help="Index backend: faiss or numpy."),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Artifact directory to write (replaced atomically).")],
+    history: Annotated[str, typer.Argument(
+        help="A shipped history name (see 'fennec histories') or a long CSV path.")] = "sfda",
+    metric: Annotated[str | None, typer.Option(
+        help="Keep only rows of this metric (top1, map, accuracy, neg_error).")] = None,
+    rank: Annotated[str, typer.Option(help="Subspace rank, or 'auto' (held-out cells).")] = "auto",
+    l2: Annotated[str, typer.Option(help="L2 penalty on vectors, or 'auto'.")] = "auto",
+    seed: Annotated[int, typer.Option(help="Random seed (fit is deterministic given it).")] = 0,
+    backend: Annotated[str, typer.Option(help="Index backend: faiss or numpy.")] = "faiss",
+    task_embeddings: Annotated[Path | None, typer.Option(
+        "--task-embeddings", help="Task embeddings file (fennec embed-tasks) for the task projector.")] = None,
+    text_proxy: Annotated[bool, typer.Option(
+        "--text-proxy", help="Embed the history's tasks from their class names (all-MiniLM-L6-v2) "
+        "for the task projector.")] = False,
+    projector: Annotated[str, typer.Option(
+        "--projector", help="collective, mixture, ridge, kernel_ridge or random_forest.")] = "collective",
 ) -> None:
     """Fit the transfer subspace on a history and write an artifact directory."""
     from fennec.recommender import Recommender, RecommenderConfig
@@ -85,34 +95,81 @@ def fit(
         except ValueError:
             raise SchemaError(f"--{name} must be a number or 'auto', got {value!r}") from None
 
+    if task_embeddings is not None and text_proxy:
+        raise SchemaError("give either --task-embeddings or --text-proxy, not both")
     cfg = RecommenderConfig(n_components=parse(rank, "rank", int), l2=parse(l2, "l2", float), seed=seed,
-                            index_backend=backend)
+                            index_backend=backend, projector=projector)
     hist = _load_history(history, metric)
-    rec = Recommender(cfg).fit(hist)
+    emb = None
+    if text_proxy:
+        from fennec.cli._proxy import text_proxy_embeddings
+
+        emb = text_proxy_embeddings(hist.task_ids)
+    elif task_embeddings is not None:
+        from fennec.proxy import TaskEmbeddings
+
+        emb = TaskEmbeddings.load(task_embeddings)
+    rec = Recommender(cfg).fit(hist, emb)
     rec.save(out)
     s = hist.summary()
     typer.echo(f"fitted {s['n_models']} models x {s['n_tasks']} tasks ({s['n_cells']} cells, "
                f"{s['observed_fraction']:.0%} observed) from {hist.name}: rank {rec.subspace_.n_components_}, "
                f"l2 {rec.subspace_.l2_:g}; wrote {out}", err=True)
+    if rec.projector_ is not None:
+        p = rec.projector_
+        typer.echo(f"task projector: {p.method} {p.params_} on {len(p.task_ids_)} embedded tasks "
+                   f"({rec.proxy_identity['kind']} {rec.proxy_identity['arch']}); far-query threshold "
+                   f"{p.max_distance_:.3f} cosine distance", err=True)
 
 
 @app.command()
 def query(
-    artifact: Path = typer.Argument(..., help="Artifact directory written by 'fennec fit'."),
-    task: str = typer.Option(None, "--task", help="A task of the history: rank every model for it."),
-    observed: str = typer.Option(None, "--observed", help="Warm start: measured MODEL=SCORE pairs, comma separated."),
-    top_k: int = typer.Option(10, "--top-k", "-k", help="How many models to show."),
-    suggest: int = typer.Option(0, "--suggest", help="With --observed: also list the N models to fine-tune next."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv or json."),
+    artifact: Annotated[Path, typer.Argument(help="Artifact directory written by 'fennec fit'.")],
+    task: Annotated[str | None, typer.Option(
+        "--task", help="A task of the history, or a benchmark with known class names (placed by the text "
+        "proxy).")] = None,
+    observed: Annotated[str | None, typer.Option(
+        "--observed", help="Warm start: measured MODEL=SCORE pairs, comma separated.")] = None,
+    images: Annotated[Path | None, typer.Option(
+        "--images", help="A new task's ImageFolder directory (or path,label CSV).")] = None,
+    classnames: Annotated[Path | None, typer.Option(
+        "--classnames", help="A new task's class names (one per line, or a JSON list).")] = None,
+    proxy: Annotated[str | None, typer.Option(
+        "--proxy", help="With --images: the image proxy (default: the artifact's; efficientnet-lite0 on a "
+        "text-proxy artifact goes through ImageNet labels).")] = None,
+    max_images: Annotated[int, typer.Option("--max-images", help="Class-balanced probe size for --images.")] = 100,
+    seed: Annotated[int, typer.Option("--seed", help="Probe sampling seed for --images.")] = 0,
+    cache: Annotated[Path | None, typer.Option(
+        "--cache", help="Embedding cache folder (default ~/.cache/fennec/embeddings).")] = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many models to show.")] = 10,
+    suggest: Annotated[int, typer.Option(
+        "--suggest", help="With --observed: also list the N models to fine-tune next.")] = 0,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table, csv or json.")] = Format.table,
 ) -> None:
-    """Rank models for a task: a known task id, a warm-start task (--observed), or with neither, the prior."""
+    """Rank models for a task: a known task id, a new task's images or class names, a warm-start task
+    (--observed), or with none of these, the prior."""
     from fennec.recommender import Recommender
 
-    if task and observed:
-        raise SchemaError("give either --task or --observed, not both")
+    given = [name for name, v in (("--task", task), ("--observed", observed), ("--images", images),
+                                  ("--classnames", classnames)) if v]
+    if len(given) > 1:
+        raise SchemaError(f"give only one of --task, --observed, --images, --classnames (got {', '.join(given)})")
+    if proxy and not images:
+        raise SchemaError("--proxy applies to --images only")
     rec = Recommender.load(artifact)
     top_k = min(top_k, len(rec.model_ids)) if top_k > 0 else top_k
-    if task:
+    if images or classnames or (task and task not in rec.task_ids and rec.proxy_identity is not None):
+        from fennec.cli._proxy import embed_query
+
+        emb, how = embed_query(rec, images=images, classnames=classnames, task=task, proxy=proxy,
+                               max_images=max_images, seed=seed, cache=cache)
+        ranking = rec.rank_embedding(emb, top_k=top_k)
+        a = ranking.attrs
+        typer.echo(f"task {emb.task_id}: placed by {how}; nearest historical task {a['nearest_task']} "
+                   f"(cosine distance {a['nearest_distance']:.3f}, threshold {a['max_distance']:.3f}); "
+                   f"scores: {'history prior (too far)' if a['fallback'] else a['projector'] + ' projector'}, "
+                   "standardised units", err=True)
+    elif task:
         ranking = rec.rank_task(task, top_k=top_k)
     elif observed:
         obs = parse_observed(observed)

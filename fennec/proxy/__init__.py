@@ -17,18 +17,36 @@ from __future__ import annotations
 
 from fennec.proxy.base import (
     DEFAULT_TEMPLATE as DEFAULT_TEMPLATE,
+)
+from fennec.proxy.base import (
     ProxyEmbedder as ProxyEmbedder,
+)
+from fennec.proxy.base import (
     ProxyMismatchError as ProxyMismatchError,
+)
+from fennec.proxy.base import (
     TaskEmbedding as TaskEmbedding,
+)
+from fennec.proxy.base import (
     check_same_proxy as check_same_proxy,
+)
+from fennec.proxy.base import (
     describe_identity as describe_identity,
+)
+from fennec.proxy.base import (
     identity_key as identity_key,
 )
 from fennec.proxy.cache import EmbeddingCache as EmbeddingCache
 from fennec.proxy.embed import (
     bridge_embedding as bridge_embedding,
+)
+from fennec.proxy.embed import (
     embed_input as embed_input,
+)
+from fennec.proxy.embed import (
     make_proxy as make_proxy,
+)
+from fennec.proxy.embed import (
     proxy_for_identity as proxy_for_identity,
 )
 from fennec.proxy.inputs import TaskInput as TaskInput

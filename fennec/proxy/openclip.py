@@ -4,8 +4,8 @@ With CLIP weights, historical tasks can be embedded from their class names (text
 task from its images (image tower), and the two are comparable -- with the caveat that CLIP's image and
 text embeddings sit in two separate cones of the sphere (the "modality gap"): cosine distances between
 an image-task and a text-task embedding are larger than between two text tasks, so the far-query
-threshold calibrated on text-text distances flags image queries unless it is re-calibrated (see
-``docs`` in :mod:`fennec.proxy`).
+threshold calibrated on text-text distances flags image queries unless it is re-calibrated (pass
+``max_distance`` to the projector). Untested here with real CLIP weights: none can be had offline.
 
 Weights
 -------

