@@ -132,3 +132,106 @@ def fit_placement(X: Array, targets: Array, *, l2: float = 1.0) -> Array:
 def predict_placement(X: Array, coef: Array) -> Array:
     X = np.asarray(X, dtype=float)
     return np.hstack([np.ones((len(X), 1)), X]) @ coef
+
+
+def timm_side_table(archs: Sequence[str], known: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Side information of timm architectures (``arch`` or ``arch.tag``) for :class:`ModelFeaturizer`.
+
+    Rows of ``known`` (a models table) whose ``timm_model`` or ``timm_arch`` matches are reused;
+    otherwise the parameter count is measured by building the model on the meta device (no weights,
+    no download) and GMACs / ImageNet top-1 are left unknown.
+    """
+    rows = []
+    for name in archs:
+        arch = name.split(".")[0]
+        row = {"model_id": name, "timm_arch": arch, "params_m": np.nan, "gmacs": np.nan,
+               "imagenet_top1": np.nan, "pretraining": ""}
+        if known is not None and len(known):
+            hit = known[(known.get("timm_model", pd.Series(dtype=str)) == name)]
+            if hit.empty:
+                hit = known[(known.get("timm_arch", pd.Series(dtype=str)) == arch)]
+            if not hit.empty:
+                h = hit.iloc[0]
+                for col in ("params_m", "gmacs", "pretraining"):
+                    if col in h.index:
+                        row[col] = h[col]
+                if "timm_model" in h.index and h["timm_model"] == name:
+                    row["imagenet_top1"] = h.get("imagenet_top1", np.nan)
+        if not np.isfinite(pd.to_numeric(row["params_m"], errors="coerce")):
+            row["params_m"] = _count_params_m(arch)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _count_params_m(arch: str) -> float:
+    from fennec._torch_compat import ensure_torchvision
+
+    ensure_torchvision()
+    import timm
+    import torch
+
+    if not timm.is_model(arch):
+        import difflib
+
+        close = difflib.get_close_matches(arch, timm.list_models(), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise SchemaError(f"unknown timm architecture {arch!r}{hint}")
+    with torch.device("meta"):
+        model = timm.create_model(arch, pretrained=False)
+    return float(sum(p.numel() for p in model.parameters()) / 1e6)
+
+
+class ModelPlacer:
+    """Predict a model's standardised profile over the history's tasks from its side information.
+
+    ``fit(side, subspace)`` learns ridge coefficients from the featurized side table of the history's
+    models (rows in ``subspace.model_ids_`` order; models whose side information is all unknown still
+    count, through the missing flags) to their ``[b_i, u_i]``. ``profiles(side)`` returns
+    ``mu + b + c_j + u . v_j`` for every history task ``j``.
+    """
+
+    def __init__(self, *, l2: float = 10.0, n_arch_components: int = 8) -> None:
+        self.l2 = l2
+        self.n_arch_components = n_arch_components
+
+    def fit(self, side: pd.DataFrame, subspace) -> ModelPlacer:
+        if len(side) != len(subspace.model_ids_):
+            raise SchemaError(f"side table has {len(side)} rows for {len(subspace.model_ids_)} models")
+        self.featurizer_ = ModelFeaturizer(n_arch_components=self.n_arch_components).fit(side)
+        targets = np.hstack([subspace.model_bias_[:, None], subspace.model_vectors_])
+        self.coef_ = fit_placement(self.featurizer_.transform(side), targets, l2=self.l2)
+        self._subspace = subspace
+        return self
+
+    def coordinates(self, side: pd.DataFrame) -> tuple[Array, Array]:
+        """``(bias, vectors)`` predicted for the rows of ``side``."""
+        if not hasattr(self, "coef_"):
+            raise NotFittedError("This ModelPlacer is not fitted yet; call fit() first.")
+        t = predict_placement(self.featurizer_.transform(side), self.coef_)
+        return t[:, 0], t[:, 1:]
+
+    def profiles(self, side: pd.DataFrame) -> Array:
+        b, U = self.coordinates(side)
+        sub = self._subspace
+        return sub.global_mean_ + b[:, None] + sub.task_bias_[None, :] + U @ sub.task_vectors_.T
+
+    # persistence: arrays + JSON-able params (no pickle)
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        f = self.featurizer_
+        params = {"l2": self.l2, "n_arch_components": self.n_arch_components, "columns": f.columns_,
+                  "pretraining": f.pretraining_, "use_archi2vec": f.use_archi2vec}
+        arrays = {"coef": self.coef_, "mean": f.mean_, "scale": f.scale_}
+        if f.use_archi2vec:
+            arrays.update({"pca_mean": f.pca_mean_, "pca_components": f.pca_components_})
+        return params, arrays
+
+    @classmethod
+    def from_state(cls, params: dict, arrays: dict[str, np.ndarray], subspace) -> ModelPlacer:
+        placer = cls(l2=params["l2"], n_arch_components=params["n_arch_components"])
+        f = ModelFeaturizer(n_arch_components=params["n_arch_components"], use_archi2vec=params["use_archi2vec"])
+        f.columns_, f.pretraining_ = list(params["columns"]), list(params["pretraining"])
+        f.mean_, f.scale_ = arrays["mean"], arrays["scale"]
+        if f.use_archi2vec:
+            f.pca_mean_, f.pca_components_ = arrays["pca_mean"], arrays["pca_components"]
+        placer.featurizer_, placer.coef_, placer._subspace = f, arrays["coef"], subspace
+        return placer

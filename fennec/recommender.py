@@ -110,6 +110,9 @@ class Recommender:
         self.projector_, self.task_embeddings_ = None, None
         if task_embeddings is not None:
             self._fit_projector(task_embeddings, proxy_identity)
+        from fennec.candidates import fit_placer
+
+        fit_placer(self)
         return self
 
     def _fit_projector(self, task_embeddings, proxy_identity) -> None:
@@ -361,6 +364,9 @@ class Recommender:
                 sub.cv_results_.to_csv(tmp / "cv_results.csv", index=False)
             summary = self.history_.summary()
             proxy_section = self._save_projector(tmp)
+            from fennec.candidates import save_placer
+
+            placer_section = save_placer(self, tmp)
             write_manifest(tmp, {
                 "kind": "recommender",
                 "config": self.config.to_dict(),
@@ -376,6 +382,7 @@ class Recommender:
                           "metric": "inner_product", "vectors": "[u_i, mu + b_i]"},
                 "metrics": {"kendall": "scipy tau-b", "weighted": "both conventions, see fennec.evaluation"},
                 **({"proxy": proxy_section} if proxy_section else {}),
+                **({"placer": placer_section} if placer_section else {}),
             })
         logger.info("wrote %s", directory)
         return directory
@@ -447,4 +454,14 @@ class Recommender:
         rec.projector_, rec.task_embeddings_ = None, None
         if manifest.get("proxy"):
             rec._load_projector(directory, manifest["proxy"])
+        from fennec.candidates import load_placer
+
+        load_placer(rec, directory, manifest.get("placer"))
         return rec
+
+    def rank_candidates(self, ranking: pd.DataFrame, candidates, *, top_k: int | None = None) -> pd.DataFrame:
+        """Restrict a full ranking to ``candidates``; models without history are placed by architecture
+        (``source="archi2vec"``). See :mod:`fennec.candidates`."""
+        from fennec.candidates import rank_candidates
+
+        return rank_candidates(self, ranking, candidates, top_k=top_k)

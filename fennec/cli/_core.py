@@ -144,6 +144,9 @@ def query(
     top_k: Annotated[int, typer.Option("--top-k", "-k", help="How many models to show.")] = 10,
     suggest: Annotated[int, typer.Option(
         "--suggest", help="With --observed: also list the N models to fine-tune next.")] = 0,
+    candidates: Annotated[str | None, typer.Option(
+        "--candidates", help="Rank only these models (comma separated): history model ids or timm "
+        "architecture names; models without history are placed by their architecture (source archi2vec).")] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table, csv or json.")] = Format.table,
 ) -> None:
     """Rank models for a task: a known task id, a new task's images or class names, a warm-start task
@@ -158,6 +161,11 @@ def query(
         raise SchemaError("--proxy applies to --images only")
     rec = Recommender.load(artifact)
     top_k = min(top_k, len(rec.model_ids)) if top_k > 0 else top_k
+    shown_k = top_k
+    if candidates:
+        if suggest:
+            raise SchemaError("--suggest cannot be combined with --candidates")
+        top_k = None  # rank everything, then restrict to the candidates
     if images or classnames or (task and task not in rec.task_ids and rec.proxy_identity is not None):
         from fennec.cli._proxy import embed_query
 
@@ -184,6 +192,8 @@ def query(
     else:
         logger.warning("no --task or --observed: ranking by general transfer quality (the prior)")
         ranking = rec.rank_prior(top_k=top_k)
+    if candidates:
+        ranking = rec.rank_candidates(ranking, candidates.split(","), top_k=shown_k)
     emit(ranking, fmt)
 
 

@@ -86,3 +86,15 @@ def test_python_dash_m_entry_point():
     df = pd.read_csv(pd.io.common.StringIO(proc.stdout))
     assert set(df["history"]) == {"sfda", "logme", "parc", "model_spider", "shift_vtab", "transfergraph"}
     assert df.set_index("history").loc["sfda", "default"] == "yes"
+
+
+def test_query_candidates_by_architecture(tmp_path, capsys):
+    art = tmp_path / "a"
+    assert run(["fit", "sfda", "--out", str(art), "--rank", "2", "--l2", "1"], capsys)[0] == 0
+    code, out, err = run(["query", str(art), "--task", "pets", "--candidates", "resnet50,convnext_tiny",
+                          "-f", "csv"], capsys)
+    assert code == 0, err
+    df = pd.read_csv(pd.io.common.StringIO(out))
+    assert dict(zip(df["model_id"], df["source"], strict=True)) == {"resnet50": "measured", "convnext_tiny": "archi2vec"}
+    code, _, err = run(["query", str(art), "--candidates", "notanet"], capsys)
+    assert code == 1 and err.strip() == "error: unknown timm architecture 'notanet'"
