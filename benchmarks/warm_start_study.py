@@ -39,7 +39,13 @@ from scipy import stats
 
 from fennec.history import History, TaskScaler
 from fennec.subspace import TransferSubspace
-from fennec.warmstart import column_moments, complete_columns, fold_in, gaussian_fold_in, task_mixture_fold_in
+from fennec.warmstart import (
+    column_moments,
+    complete_columns,
+    fold_in,
+    gaussian_fold_in,
+    task_mixture_fold_in,
+)
 
 LAMS = (0.3, 1.0, 3.0)
 TAUS = (0.5, 1.0, 2.0)

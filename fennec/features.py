@@ -133,7 +133,7 @@ def load_efficientnet_lite(variant: int, pretrained: bool = True) -> torch.nn.Mo
     """
     if variant not in (0, 1, 2):
         raise SchemaError(f"EfficientNet-Lite variant must be 0, 1 or 2; got {variant!r}")
-    _, package, module, cls = PACKAGED_MODELS[f"efficientnet-lite{variant}"]
+    package = PACKAGED_MODELS[f"efficientnet-lite{variant}"][1]
     model = _create_random(f"tf_efficientnet_lite{variant}")
     if pretrained:
         path = _packaged_weights_path(variant)

