@@ -111,3 +111,85 @@ def rank_candidates(rec, ranking: pd.DataFrame, candidates: Sequence[str], *, to
     rows.attrs.update(ranking.attrs)
     out = rows[RANKING_COLUMNS]
     return out.head(top_k) if top_k else out
+
+
+def calibrate_metric(ranking: pd.DataFrame, metric_scores: pd.DataFrame) -> tuple[np.ndarray, dict]:
+    """Map metric scores (e.g. LogME) onto the ranking's score scale.
+
+    ``ranking``: the query's ranking (``model_id, score``); ``metric_scores``: ``model_id, score`` from a
+    transferability metric, covering the models to place *and*, where weights exist, some ranked models.
+    With at least 3 models in both, a least-squares line ``ranking ~ a + b * metric`` fitted on them
+    (slope clipped at >= 0: a metric is "higher is better"); otherwise the metric's z-scores are matched
+    to the mean and spread of the ranking's scores. Returns the calibrated scores (in ``metric_scores``
+    order) and a description of the calibration.
+    """
+    m = metric_scores.set_index("model_id")["score"].astype(float)
+    r = ranking.set_index("model_id")["score"].astype(float)
+    both = [i for i in m.index if i in r.index]
+    if len(both) >= 3 and m[both].std() > 0:
+        b, a = np.polyfit(m[both].to_numpy(), r[both].to_numpy(), 1)
+        b = max(b, 0.0)
+        if b == 0.0:
+            a = float(r[both].mean())
+        return (a + b * m).to_numpy(), {"calibration": "linear", "n_models": len(both), "slope": b, "intercept": a}
+    sd = m.std()
+    z = (m - m.mean()) / sd if len(m) > 1 and sd > 0 else m * 0.0
+    return (r.mean() + r.std() * z).to_numpy(), {"calibration": "moment-matched", "n_models": 0}
+
+
+def metric_fallback(rec, ranking: pd.DataFrame, candidates: Sequence[str], images, labels, *,
+                    metric: str = "logme", top_k: int | None = None, cache_dir=None) -> pd.DataFrame:
+    """Like :func:`rank_candidates`, but candidates without history *that have weights* are scored by
+    a transferability metric on the query's labelled probe images (``source`` = the metric name).
+
+    A candidate has weights when it is a packaged model (``efficientnet-lite0/1/2``) or a
+    ``name@weights_file`` spec; a bare architecture name has none and is placed by archi2vec. History
+    candidates given as ``model_id@weights_file`` are scored too and calibrate the metric onto the
+    ranking's scale (:func:`calibrate_metric`); without any, the metric is moment-matched.
+    """
+    from fennec.datasets import model_side_table
+    from fennec.features import PACKAGED_MODELS
+    from fennec.recommender import RANKING_COLUMNS
+    from fennec.scoring import score_models
+
+    candidates = [c.strip() for c in candidates if c.strip()]
+    alias = _history_alias(rec)
+    known = set(rec.model_ids)
+    plain, hist_specs, metric_new = [], {}, []
+    for c in candidates:
+        name, _, wfile = c.partition("@")
+        if name in known or name in alias:
+            plain.append(name)
+            if wfile:
+                mid = name if name in known else alias[name]
+                arch = model_side_table([mid])["timm_arch"].iloc[0]
+                if not isinstance(arch, str) or not arch:
+                    raise SchemaError(f"cannot load weights for history model {mid!r}: its timm architecture is unknown")
+                hist_specs[name] = f"{arch}@{wfile}"
+        elif wfile or name in PACKAGED_MODELS:
+            metric_new.append(c)
+        else:
+            plain.append(c)  # architecture only: archi2vec placement
+    base = rank_candidates(rec, ranking, plain) if plain else ranking.iloc[0:0][RANKING_COLUMNS]
+    if not metric_new:
+        return base.head(top_k) if top_k else base
+    specs = {**hist_specs, **{c: c for c in metric_new}}
+    raw = {}
+    for cid, spec in specs.items():
+        raw[cid] = float(score_models([spec], images, labels, metric=metric, progress=False,
+                                      cache_dir=cache_dir)["score"].iloc[0])
+    scored = pd.DataFrame({"model_id": list(raw), "score": list(raw.values())})
+    values, info = calibrate_metric(base[["model_id", "score"]], scored)
+    cal = dict(zip(scored["model_id"], values, strict=True))
+    extra = pd.DataFrame({"task_id": ranking["task_id"].iloc[0], "model_id": metric_new,
+                          "score": [cal[c] for c in metric_new], "source": metric, "measured": np.nan,
+                          "std": np.nan})
+    rows = pd.concat([base, extra], ignore_index=True)
+    rows = rows.sort_values(["score", "model_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    rows["rank"] = np.arange(1, len(rows) + 1)
+    rows.attrs.update(ranking.attrs)
+    rows.attrs["metric_fallback"] = {"metric": metric, **info, "raw": raw}
+    logger.info("%s fallback for %s (%s calibration on %d models)", metric, metric_new, info["calibration"],
+                info["n_models"])
+    out = rows[RANKING_COLUMNS]
+    return out.head(top_k) if top_k else out

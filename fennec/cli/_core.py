@@ -147,6 +147,9 @@ def query(
     candidates: Annotated[str | None, typer.Option(
         "--candidates", help="Rank only these models (comma separated): history model ids or timm "
         "architecture names; models without history are placed by their architecture (source archi2vec).")] = None,
+    fallback: Annotated[str | None, typer.Option(
+        "--fallback", help="With --images (labelled ImageFolder) and --candidates: score candidates without "
+        "history by this transferability metric (e.g. logme) on the probe, calibrated onto the ranking.")] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table, csv or json.")] = Format.table,
 ) -> None:
     """Rank models for a task: a known task id, a new task's images or class names, a warm-start task
@@ -192,50 +195,103 @@ def query(
     else:
         logger.warning("no --task or --observed: ranking by general transfer quality (the prior)")
         ranking = rec.rank_prior(top_k=top_k)
-    if candidates:
+    if fallback and not (candidates and images):
+        raise SchemaError("--fallback needs --candidates and --images (a labelled ImageFolder)")
+    if candidates and fallback:
+        from fennec.candidates import metric_fallback
+        from fennec.scoring import load_image_folder
+
+        probe, labels, _ = load_image_folder(images, n_per_class=max(1, max_images // 2), random_state=seed)
+        ranking = metric_fallback(rec, ranking, candidates.split(","), probe, labels, metric=fallback,
+                                  top_k=shown_k, cache_dir=cache)
+        info = ranking.attrs["metric_fallback"]
+        typer.echo(f"{fallback} fallback: {info['calibration']} calibration on {info['n_models']} model(s) "
+                   "with both a ranking score and weights", err=True)
+    elif candidates:
         ranking = rec.rank_candidates(ranking, candidates.split(","), top_k=shown_k)
     emit(ranking, fmt)
 
 
 @app.command()
 def evaluate(
-    history: str = typer.Argument("sfda", help="A shipped history name or a long CSV path."),
+    history: str = typer.Argument(None, help="A shipped history name or a long CSV path (default sfda)."),
     protocol: str = typer.Option("loto,warm,lomo,cells", help="Comma-separated: loto, warm, lomo, xgroup, cells."),
     metric: str = typer.Option(None, help="Keep only rows of this metric."),
-    draws: int = typer.Option(10, help="Random draws per warm-start k."),
+    draws: int = typer.Option(10, help="Random draws per warm-start k (with --benchmark: the first N stored draws)."),
     seed: int = typer.Option(0, help="Random seed."),
     out: Path = typer.Option(None, "--out", "-o", help="Write the per-task results to this CSV."),
     per_task: bool = typer.Option(False, "--per-task", help="Also print per-task Kendall tau tables."),
     fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, csv or json (the summary)."),
+    benchmark: Path = typer.Option(None, "--benchmark", help="Evaluate on a benchmark release (fennec "
+                                   "export-benchmark) and its stored splits, instead of a history."),
+    histories: str = typer.Option(None, "--histories", help="With --benchmark: comma-separated history names "
+                                  "(default: all of the release's)."),
+    markdown: Path = typer.Option(None, "--markdown", help="Also write the summary as markdown tables to this file."),
 ) -> None:
-    """Evaluate Fennec beside the baselines on a history (per task, then averaged)."""
+    """Evaluate Fennec beside the baselines on a history or a benchmark release (per task, then averaged)."""
     from fennec.datasets import model_side_table
     from fennec.evaluation import EvalConfig, evaluate_history, per_task_table, summarize
 
-    hist = _load_history(history, metric)
     protocols = tuple(p.strip() for p in protocol.split(",") if p.strip())
     cfg = EvalConfig(protocols=protocols, n_draws=draws, seed=seed)
-    try:
-        side = model_side_table(hist.model_ids)
-    except Exception:  # a user history with ids unknown to the shipped models table
-        side = None
-    results = evaluate_history(hist, side=side, config=cfg)
+    if benchmark is not None:
+        from fennec.benchmark import load_benchmark
+        from fennec.benchmark_eval import evaluate_benchmark, summarize_benchmark
+
+        if history is not None or metric is not None:
+            raise SchemaError("--benchmark evaluates the release's own histories: give --histories NAMES, "
+                              "not a HISTORY argument or --metric")
+        cfg.validate()
+        release = load_benchmark(benchmark)  # verifies every checksum first
+        names = [h.strip() for h in histories.split(",") if h.strip()] if histories else None
+        results = evaluate_benchmark(release, histories=names, config=cfg, n_draws=draws)
+        summary = summarize_benchmark(results)
+    else:
+        if histories is not None:
+            raise SchemaError("--histories applies to --benchmark only")
+        hist = _load_history(history or "sfda", metric)
+        try:
+            side = model_side_table(hist.model_ids)
+        except Exception:  # a user history with ids unknown to the shipped models table
+            side = None
+        results = evaluate_history(hist, side=side, config=cfg)
+        summary = summarize(results)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(f".{out.name}.tmp")
         results.to_csv(tmp, index=False)
         tmp.replace(out)
-    summary = summarize(results)
+    if markdown is not None:
+        from fennec.benchmark_eval import results_markdown
+
+        title = (f"Results of benchmark release {benchmark.name or benchmark}" if benchmark is not None
+                 else f"Results on {history or 'sfda'}")
+        text = results_markdown(results, title=title)
+        if benchmark is not None:
+            text = text.replace("\n", "\n\n" + _benchmark_note(cfg, draws, benchmark), 1)
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(text, encoding="utf-8")
     cols = ["protocol", "k", "method", "n_tasks", "kendall_tau", "weighted_tau_scipy", "weighted_tau_truth",
             "spearman", "pearson", "regret_at_1", "regret_at_3", "rel_at_1"]
+    cols = (["history"] if "history" in summary.columns else []) + cols
     emit(summary[cols], fmt, float_format="{:.3f}")
     if per_task and fmt == Format.table:
-        for p in results["protocol"].drop_duplicates():
-            ks = sorted(results.loc[results["protocol"] == p, "k"].fillna(0).astype(int).unique())
-            for k in ks:
-                typer.echo(f"\nper-task Kendall tau, protocol {p}" + (f", k={k}" if k else ""))
-                table = per_task_table(results, protocol=p, k=k).reset_index()
-                emit(table, Format.table, float_format="{:.3f}")
+        groups = results.groupby("history", sort=False) if "history" in results.columns else [(None, results)]
+        for name, res in groups:
+            for p in res["protocol"].drop_duplicates():
+                ks = sorted(res.loc[res["protocol"] == p, "k"].fillna(0).astype(int).unique())
+                for k in ks:
+                    typer.echo(f"\nper-task Kendall tau, {name + ', ' if name else ''}protocol {p}"
+                               + (f", k={k}" if k else ""))
+                    table = per_task_table(res.drop(columns="history", errors="ignore"), protocol=p, k=k).reset_index()
+                    emit(table, Format.table, float_format="{:.3f}")
+
+
+def _benchmark_note(cfg, draws: int, benchmark: Path) -> str:
+    return (f"Written by `fennec evaluate --benchmark {benchmark} --protocol {','.join(cfg.protocols)} --draws "
+            f"{draws} --seed {cfg.seed}` on the release's stored splits (every checksum verified first). Means over "
+            "tasks of per-task metrics (draws averaged within a task); regret@1 in accuracy points. The random "
+            "baseline is the mean over seeded random scorings.\n")
 
 
 @app.command()

@@ -98,3 +98,11 @@ def test_query_candidates_by_architecture(tmp_path, capsys):
     assert dict(zip(df["model_id"], df["source"], strict=True)) == {"resnet50": "measured", "convnext_tiny": "archi2vec"}
     code, _, err = run(["query", str(art), "--candidates", "notanet"], capsys)
     assert code == 1 and err.strip() == "error: unknown timm architecture 'notanet'"
+
+
+def test_fallback_needs_images_and_candidates(tmp_path, capsys):
+    art = tmp_path / "a"
+    assert run(["fit", "logme", "--out", str(art), "--rank", "1", "--l2", "1"], capsys)[0] == 0
+    code, _, err = run(["query", str(art), "--task", "dtd", "--fallback", "logme"], capsys)
+    assert code == 1
+    assert err.strip() == "error: --fallback needs --candidates and --images (a labelled ImageFolder)"
