@@ -313,6 +313,15 @@ def info(
         f"index         {m.get('index', {}).get('backend')} {m.get('index', {}).get('factory')} (inner product)",
         "environment   " + ", ".join(f"{k} {v}" for k, v in m.get("environment", {}).items()),
     ]
+    proxy = m.get("proxy")
+    if proxy:
+        ident = proxy.get("identity") or {}
+        lines.insert(-1, f"task proxy    {ident.get('kind', '?')} {ident.get('arch') or ident.get('model', '')} "
+                         f"({proxy.get('n_embedded_tasks')} tasks embedded, {proxy.get('dim')}-d), projector "
+                         f"{((proxy.get('projector') or {}).get('params') or {}).get('method', '?')}")
+    placer = m.get("placer")
+    lines.insert(-1, "cold models   " + (f"placed by archi2vec + side information (ridge l2 {placer.get('l2')})"
+                                         if placer else "not available (models not in the shipped models table)"))
     typer.echo("\n".join(lines))
     if models:
         import pandas as pd
