@@ -1,0 +1,485 @@
+"""A frozen, self-contained benchmark release: export it, load it back, verify every checksum.
+
+``export_benchmark(out)`` writes (atomically, through :func:`fennec.artifacts.atomic_directory`)::
+
+    benchmark_release/
+      README.md                 datasheet: provenance and licences per history, protocol, how to evaluate
+      manifest.json             format, format_version, seed, protocol parameters, sha256 of every other file
+      histories/<name>.csv      the long fine-tuning tables (byte copies of data/histories/<name>.csv)
+      tasks.csv                 task_id, display_name, n_classes, domain, multi_label, classnames_key, histories
+      classnames.json           class names of every task, label order (key = tasks.csv classnames_key)
+      models.csv                model_id, timm_arch, timm_model, pretraining, ..., params_m, gmacs,
+                                imagenet_top1, archi2vec_row (row of archi2vec.safetensors; empty = none)
+      archi2vec.safetensors     vectors (n_archs x 256, float32, unit rows) of the models' timm architectures;
+                                catalogue_pca_mean / catalogue_pca_components (float64): the PCA of the whole
+                                archi2vec catalogue used by the cold-model featurizer
+      archi2vec_ids.csv         row, timm_arch
+      task_embeddings/          every task proxy available offline (the text proxy, all-MiniLM-L6-v2)
+      splits.json               the folds of every protocol and history, warm-start draws and held-out cells
+      conventions.json          metric definitions (fennec.evaluation.rankmetrics.CONVENTIONS) and protocols
+
+``load_benchmark(path)`` verifies the sha256 of every file listed in the manifest *before* reading
+anything else; one changed byte fails with an error naming the file and the word "checksum".
+
+Splits are drawn by :func:`make_splits` with documented NumPy generators, so they can be re-derived from
+the seed by anyone (the draws are also stored, so nobody has to).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fennec.artifacts import (
+    atomic_directory,
+    library_versions,
+    read_arrays,
+    sha256_file,
+    write_arrays,
+)
+from fennec.errors import ArtifactError, SchemaError, UnknownIdError
+from fennec.history import History
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "fennec-benchmark"
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+WARM_K = (1, 3, 5)
+N_DRAWS = 10
+CELL_FRACTION = 0.2
+CELL_DRAWS = 10
+#: The generators behind every random split (also written to splits.json and the datasheet).
+GENERATORS = {
+    "warm": ("rng = numpy.random.default_rng([seed, 1]); for each task in `tasks` order (the loto folds), for "
+             "k in warm_k, for draw in range(n_draws): revealed = rng.choice(measured, size=k, replace=False), "
+             "where measured = indices (in `models` order) of the models measured on the task and on at least "
+             "one other task; (task, k) pairs with len(measured) - k < 3 are skipped and draw nothing"),
+    "cells": ("rng = numpy.random.default_rng([seed, 2]); obs = numpy.nonzero(isfinite(Y)) (row-major over "
+              "`models` x `tasks`); for draw in range(cell_draws): held = rng.random(len(obs[0])) < cell_fraction"),
+}
+
+
+# ---------------------------------------------------------------------------------------------- splits
+def _groups(history: History, model_ids: list[str]) -> dict[str, list[str]]:
+    from fennec.evaluation.protocols import _model_groups
+
+    groups = _model_groups(history, model_ids)
+    return {g: [m for m, gi in zip(model_ids, groups, strict=True) if gi == g] for g in sorted(set(groups))}
+
+
+def make_splits(
+    history: History,
+    *,
+    seed: int = 0,
+    warm_k: tuple[int, ...] = WARM_K,
+    n_draws: int = N_DRAWS,
+    cell_fraction: float = CELL_FRACTION,
+    cell_draws: int = CELL_DRAWS,
+) -> dict:
+    """The folds of every protocol for one history (JSON-able; see :data:`GENERATORS`).
+
+    Returns
+    -------
+    dict
+        ``models`` and ``tasks`` (matrix order), ``loto`` (held-out tasks), ``lomo`` (held-out models),
+        ``xgroup`` (group -> model ids), ``warm`` (task -> str(k) -> list of revealed model-id lists) and
+        ``cells`` (list of draws, each a list of ``[model_index, task_index]`` held-out cells).
+    """
+    if not 0 < cell_fraction < 1:
+        raise SchemaError(f"cell_fraction must be in (0, 1), got {cell_fraction}")
+    Y, model_ids, task_ids = history.to_matrix()
+    rng = np.random.default_rng([seed, 1])
+    warm: dict[str, dict[str, list[list[str]]]] = {}
+    for j, task in enumerate(task_ids):
+        has_train = np.isfinite(np.delete(Y, j, axis=1)).any(axis=1)
+        measured = np.flatnonzero(has_train & np.isfinite(Y[:, j]))
+        if len(measured) < 3:
+            continue
+        for k in warm_k:
+            if len(measured) - k < 3:
+                continue
+            draws = [rng.choice(measured, size=k, replace=False) for _ in range(n_draws)]
+            warm.setdefault(task, {})[str(k)] = [[model_ids[i] for i in d] for d in draws]
+    rng = np.random.default_rng([seed, 2])
+    obs_r, obs_c = np.nonzero(np.isfinite(Y))
+    cells = []
+    for _ in range(cell_draws):
+        held = rng.random(len(obs_r)) < cell_fraction
+        cells.append([[int(r), int(c)] for r, c in zip(obs_r[held], obs_c[held], strict=True)])
+    return {
+        "models": list(model_ids), "tasks": list(task_ids),
+        "loto": list(task_ids), "lomo": list(model_ids), "xgroup": _groups(history, model_ids),
+        "warm": warm, "cells": cells,
+    }
+
+
+def splits_parameters(seed: int, n_draws: int = N_DRAWS) -> dict:
+    return {"seed": seed, "warm_k": list(WARM_K), "n_draws": n_draws, "cell_fraction": CELL_FRACTION,
+            "cell_draws": CELL_DRAWS, "generators": GENERATORS}
+
+
+# ---------------------------------------------------------------------------------------------- export
+def _shipped_provenance_sections() -> dict[str, str]:
+    """``## histories/<name>.csv`` sections of data/PROVENANCE.md, by history name."""
+    from fennec.datasets import data_dir
+
+    text = (data_dir() / "PROVENANCE.md").read_text(encoding="utf-8")
+    out, name, lines = {}, None, []
+    for line in text.splitlines():
+        if line.startswith("## "):
+            if name:
+                out[name] = "\n".join(lines).strip()
+            name, lines = None, []
+            head = line[3:].strip()
+            if head.startswith("histories/"):
+                name = head.split("/", 1)[1].split(".csv", 1)[0]
+                lines = [line]
+        elif name:
+            lines.append(line)
+    if name:
+        out[name] = "\n".join(lines).strip()
+    return out
+
+
+def _archi2vec_arrays(archs: list[str]) -> tuple[dict[str, np.ndarray], list[str]]:
+    from fennec.coldstart import archi2vec_vectors, catalogue_pca
+
+    vecs, known = archi2vec_vectors(archs)
+    kept = [a for a, k in zip(archs, known, strict=True) if k]
+    mean, comps = catalogue_pca(8)
+    arrays = {"vectors": vecs[known].astype(np.float32), "catalogue_pca_mean": mean.astype(np.float64),
+              "catalogue_pca_components": comps.astype(np.float64)}
+    return arrays, kept
+
+
+def export_benchmark(
+    out: str | os.PathLike[str],
+    *,
+    histories: list[str] | None = None,
+    seed: int = 0,
+    n_draws: int = N_DRAWS,
+) -> Path:
+    """Freeze the shipped histories, tables, task embeddings and protocol splits into ``out``.
+
+    Parameters
+    ----------
+    out : path-like
+        Release directory; replaced atomically (written to a temporary sibling, then renamed).
+    histories : list of str, optional
+        Shipped history names (default: all of them).
+    seed : int
+        Seed of the warm-start draws and held-out cells (:data:`GENERATORS`).
+    n_draws : int
+        Warm-start draws per task and k.
+
+    Returns
+    -------
+    Path
+        The release directory.
+    """
+    from fennec.datasets import data_dir, history_path, list_histories, load_history
+
+    names = list(histories) if histories else list_histories()
+    for name in names:
+        history_path(name)  # unknown names raise UnknownIdError with suggestions
+    if n_draws < 1:
+        raise SchemaError(f"n_draws must be >= 1, got {n_draws}")
+    src = data_dir()
+    loaded: dict[str, History] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # HistoryWarning is also logged
+        for name in names:
+            loaded[name] = load_history(name)
+    models = pd.read_csv(src / "models.csv", dtype=str, keep_default_na=False)
+    tasks = pd.read_csv(src / "tasks.csv", dtype=str, keep_default_na=False)
+    with open(src / "classnames" / "classnames.json", encoding="utf-8") as fh:
+        classnames = json.load(fh)
+    model_ids = sorted({m for h in loaded.values() for m in h.model_ids})
+    task_ids = sorted({t for h in loaded.values() for t in h.task_ids})
+    unknown = sorted(set(model_ids) - set(models["model_id"]))
+    if unknown:
+        raise UnknownIdError(f"models.csv lacks {len(unknown)} model id(s) of the histories: {unknown[:5]}")
+    models = models[models["model_id"].isin(model_ids)].sort_values("model_id").reset_index(drop=True)
+    tasks = tasks[tasks["task_id"].isin(task_ids)].sort_values("task_id").reset_index(drop=True)
+    tasks.insert(tasks.columns.get_loc("n_classes") + 1, "classnames_key",
+                 [t if t in classnames else "" for t in tasks["task_id"]])
+    archs = sorted({a for a in models["timm_arch"] if a})
+    arrays, kept = _archi2vec_arrays(archs)
+    row = {a: str(i) for i, a in enumerate(kept)}
+    models["archi2vec_row"] = [row.get(a, "") for a in models["timm_arch"]]
+    splits = {"format": "fennec-benchmark-splits", **splits_parameters(seed, n_draws),
+              "histories": {name: make_splits(h, seed=seed, n_draws=n_draws) for name, h in loaded.items()}}
+    from fennec.evaluation.rankmetrics import CONVENTIONS
+
+    conventions = {"metrics": CONVENTIONS, "aggregation": "per task across the task's ranked models, then the "
+                   "mean over draws within a task, then the mean over tasks", "protocols": _PROTOCOL_TEXT,
+                   "higher_is_better": True}
+    provenance = _shipped_provenance_sections()
+    with atomic_directory(out) as tmp:
+        (tmp / "histories").mkdir()
+        for name in names:
+            shutil.copyfile(history_path(name), tmp / "histories" / f"{name}.csv")
+        tasks.to_csv(tmp / "tasks.csv", index=False)
+        models.to_csv(tmp / "models.csv", index=False)
+        _write_json(tmp / "classnames.json", {t: classnames[t] for t in tasks["classnames_key"] if t}, indent=1)
+        write_arrays(tmp / "archi2vec.safetensors", arrays,
+                     {"format": "fennec-benchmark-archi2vec", "ids": "archi2vec_ids.csv"})
+        pd.DataFrame({"row": range(len(kept)), "timm_arch": kept}).to_csv(tmp / "archi2vec_ids.csv", index=False)
+        emb_dir = src / "task_embeddings"
+        (tmp / "task_embeddings").mkdir()
+        for p in sorted(emb_dir.iterdir()):
+            if p.is_file():
+                shutil.copyfile(p, tmp / "task_embeddings" / p.name)
+        _write_json(tmp / "splits.json", splits, indent=None)
+        _write_json(tmp / "conventions.json", conventions, indent=2)
+        (tmp / "README.md").write_text(_datasheet(names, loaded, provenance, seed, n_draws, tasks, models, kept),
+                                       encoding="utf-8")
+        files = {p.relative_to(tmp).as_posix(): sha256_file(p)
+                 for p in sorted(tmp.rglob("*")) if p.is_file() and p.name != MANIFEST}
+        manifest = {
+            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "histories": {n: {"file": f"histories/{n}.csv", "n_models": len(h.model_ids),
+                              "n_tasks": len(h.task_ids), "n_cells": h.n_cells, "sha256": files[f"histories/{n}.csv"]}
+                          for n, h in loaded.items()},
+            "splits": splits_parameters(seed, n_draws),
+            "n_models": len(models), "n_tasks": len(tasks), "n_archi2vec": len(kept),
+            "files": files, "environment": library_versions(),
+        }
+        _write_json(tmp / MANIFEST, manifest, indent=2)
+        for p in [tmp, *tmp.rglob("*")]:  # mkdtemp / safetensors create owner-only modes
+            p.chmod(0o755 if p.is_dir() else 0o644)
+    logger.info("wrote benchmark release %s (%d histories, %d files)", out, len(names), len(files))
+    return Path(out)
+
+
+def _write_json(path: Path, obj, *, indent: int | None) -> None:
+    sep = (",", ":") if indent is None else (",", ": ")
+    path.write_text(json.dumps(obj, indent=indent, separators=sep, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+_PROTOCOL_TEXT = {
+    "loto": "leave-one-task-out: fit on the other tasks; rank every model measured on the held-out task (and on "
+            "at least one other task) with no information about it",
+    "warm": "warm start: as loto, then k models of the held-out task are revealed (splits.json warm draws); the "
+            "models not revealed are ranked",
+    "lomo": "leave-one-model-out: each model's whole row is held out and predicted from side information "
+            "(models.csv, archi2vec.safetensors); per task, the cold predictions of all models are ranked",
+    "xgroup": "cross-group: xgroup:G fits on the other groups (campaigns) and ranks the models of G from side "
+              "information; xgroup_rev:G fits on G alone and ranks the rest",
+    "cells": "random held-out cells (splits.json cells, fraction cell_fraction); per task, the held-out models are "
+             "ranked (tasks with fewer than 3 held-out models are skipped)",
+}
+
+
+def _datasheet(names, loaded, provenance, seed, n_draws, tasks, models, kept) -> str:
+    from fennec import __version__
+
+    lines = [
+        "# Fennec benchmark release (datasheet)", "",
+        "Published fine-tuning results of pre-trained vision models (model x task -> accuracy), frozen with the "
+        "splits of every evaluation protocol, the metric conventions and a checksummed manifest, so that "
+        "model-recommendation methods can be compared on exactly the same folds. Written by "
+        f"`fennec export-benchmark` (fennec {__version__}, format `{FORMAT}` v{FORMAT_VERSION}, seed {seed}). "
+        "No experiment was run to produce these numbers: they are the upstream authors' results, re-shaped.", "",
+        "## Contents", "",
+        "| file | content |", "|---|---|",
+        "| `histories/<name>.csv` | long table `model_id,task_id,score,metric,source,campaign` (score in %; "
+        "`metric` is `top1` except `map` for voc2007) |",
+        f"| `tasks.csv` | {len(tasks)} tasks: `task_id, display_name, n_classes, classnames_key, domain, "
+        "multi_label, histories` |",
+        "| `classnames.json` | class names per task in label order (key = `classnames_key`) |",
+        f"| `models.csv` | {len(models)} models: timm architecture and (when the same weights) timm tag, "
+        "pre-training, source data, family, params (M), GMACs, ImageNet top-1, `archi2vec_row` |",
+        f"| `archi2vec.safetensors`, `archi2vec_ids.csv` | archi2vec vectors of the {len(kept)} timm architectures "
+        "(`vectors`), and the PCA of the whole archi2vec catalogue used by the cold-model featurizer |",
+        "| `task_embeddings/` | text-proxy task embeddings (all-MiniLM-L6-v2 on the class names; identity in "
+        "the JSON sidecar) |",
+        "| `splits.json` | per history: `models`/`tasks` (matrix order), `loto`, `lomo`, `xgroup` groups, "
+        "`warm` revealed model ids per task / k / draw, `cells` held-out `[model_index, task_index]` per draw |",
+        "| `conventions.json` | metric definitions exactly as computed (scipy calls) and protocol definitions |",
+        "| `manifest.json` | format version, splits parameters, sha256 of every file |", "",
+        "## Histories", "",
+        "| history | models | tasks | cells |", "|---|---|---|---|",
+    ]
+    for n, h in loaded.items():
+        lines.append(f"| `{n}` | {len(h.model_ids)} | {len(h.task_ids)} | {h.n_cells} |")
+    lines += ["", "## Protocols", ""]
+    lines += [f"- `{k}`: {v}." for k, v in _PROTOCOL_TEXT.items()]
+    lines += [
+        "", f"Warm start reveals k in {list(WARM_K)} models, {n_draws} draws per task and k; cells holds out "
+        f"{CELL_FRACTION:.0%} of the observed cells, {CELL_DRAWS} draws. The draws are stored in `splits.json`; "
+        "they were made by:", "",
+    ]
+    lines += [f"- `{k}`: {v}." for k, v in GENERATORS.items()]
+    lines += [
+        "", "Metrics (`conventions.json`) are computed per task across the ranked models, averaged over draws "
+        "within a task, then over tasks. Kendall tau is scipy's tau-b; weighted tau is given in both conventions "
+        "of the literature: `scipy.stats.weightedtau(scores, truth)` (SFDA, TransferGraph) and "
+        "`scipy.stats.weightedtau(truth, scores, rank=None)` (weights by the true rank: LogME, Model Spider). "
+        "regret@k = best true score - best true score among the top-k predicted (accuracy points). "
+        "Baselines: the history prior (a model's mean standardised score over the training tasks), ImageNet "
+        "top-1 and parameter count (`models.csv`), random (mean over draws).", "",
+        "## How to evaluate", "",
+        "```bash",
+        "fennec evaluate --benchmark benchmark_release/ --histories sfda            # Fennec beside every baseline",
+        "fennec evaluate --benchmark benchmark_release/ --protocol loto,warm --out results.csv --per-task",
+        "```", "",
+        "In Python: `fennec.benchmark.load_benchmark(path)` (verifies every checksum first) and "
+        "`fennec.benchmark_eval.evaluate_benchmark(release)`. Another method is evaluated on the same folds by "
+        "reading `splits.json` and scoring its rankings with the functions named in `conventions.json`. "
+        "Changing any file makes loading fail with a checksum error naming the file. The reference results "
+        "of this release are in `RESULTS.md` (written by `fennec evaluate --benchmark ... --markdown`).", "",
+        "## Provenance and licences (per history, from data/PROVENANCE.md)", "",
+        "Licences are quoted as the upstream repositories state them; where none is stated the numbers are "
+        "experimental facts republished from papers: cite the papers. Class names: see `data/classnames/"
+        "PROVENANCE.md` in the Fennec repository (openai/CLIP, LAION-AI/CLIP_benchmark, tensorflow/datasets, "
+        "... MIT / Apache-2.0, a few with no licence stated). Model metadata: timm (Apache-2.0) tables, HF "
+        "configs via TransferGraph.", "",
+    ]
+    for n in names:
+        sec = provenance.get(n)
+        if sec:
+            lines += [sec.replace("## histories/", "### histories/"), ""]
+        else:
+            lines += [f"### histories/{n}.csv", "", "(no provenance section found in data/PROVENANCE.md)", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------------------------------------- load
+@dataclass
+class ArchiVectors:
+    """archi2vec vectors of a release, by timm architecture, with the catalogue PCA."""
+
+    archs: list[str]
+    vectors: np.ndarray
+    pca_mean: np.ndarray
+    pca_components: np.ndarray
+
+    def lookup(self, archs) -> tuple[np.ndarray, np.ndarray]:
+        """``(vectors float64, known bool)`` for timm architecture names (zeros where unknown)."""
+        index = {a: i for i, a in enumerate(self.archs)}
+        out = np.zeros((len(archs), self.vectors.shape[1]))
+        known = np.zeros(len(archs), bool)
+        for i, a in enumerate(archs):
+            if isinstance(a, str) and a.split(".")[0] in index:
+                out[i], known[i] = self.vectors[index[a.split(".")[0]]], True
+        return out, known
+
+
+@dataclass
+class BenchmarkRelease:
+    """A loaded (and verified) benchmark release; see the module docstring for the layout."""
+
+    path: Path
+    manifest: dict
+    models: pd.DataFrame
+    tasks: pd.DataFrame
+    classnames: dict[str, list[str]]
+    splits: dict
+    conventions: dict
+    archi2vec: ArchiVectors
+    _histories: dict[str, History] = field(default_factory=dict, repr=False)
+
+    @property
+    def history_names(self) -> list[str]:
+        return list(self.manifest["histories"])
+
+    def history(self, name: str) -> History:
+        """One history of the release (validated; tasks with < 3 models dropped as in ``fennec evaluate``)."""
+        if name not in self.manifest["histories"]:
+            raise UnknownIdError(f"history {name!r} is not in the release {self.path}; "
+                                 f"it holds {', '.join(self.history_names)}")
+        if name not in self._histories:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                h = History.from_csv(self.path / self.manifest["histories"][name]["file"])
+            object.__setattr__(h, "name", name)
+            self._histories[name] = h
+        return self._histories[name]
+
+    def side_table(self, model_ids: list[str]) -> pd.DataFrame:
+        """Side information of ``model_ids`` (rows in that order), as ``fennec.datasets.model_side_table``."""
+        return self.models.set_index("model_id").reindex(model_ids)
+
+    def history_splits(self, name: str) -> dict:
+        try:
+            return self.splits["histories"][name]
+        except KeyError:
+            raise UnknownIdError(f"{self.path / 'splits.json'}: no splits for history {name!r}") from None
+
+    def task_embeddings(self):
+        """The release's text-proxy task embeddings (:class:`fennec.proxy.TaskEmbeddings`)."""
+        from fennec.proxy import TaskEmbeddings
+
+        files = sorted((self.path / "task_embeddings").glob("*.safetensors"))
+        if not files:
+            raise ArtifactError(f"{self.path / 'task_embeddings'}: no task embeddings in the release")
+        return TaskEmbeddings.load(files[0])
+
+
+def verify_benchmark(path: str | os.PathLike[str]) -> dict:
+    """Check the manifest's format and the sha256 of every file it lists; return the manifest."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ArtifactError(f"{path}: benchmark release directory not found")
+    mpath = path / MANIFEST
+    if not mpath.is_file():
+        raise ArtifactError(f"{path}: no {MANIFEST}; not a Fennec benchmark release (fennec export-benchmark)")
+    try:
+        manifest = json.loads(mpath.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{mpath}: corrupt manifest ({exc})") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        got = manifest.get("format") if isinstance(manifest, dict) else None
+        raise ArtifactError(f"{mpath}: not a Fennec benchmark manifest (format={got!r})")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ArtifactError(f"{mpath}: format_version {version!r} is not supported (this Fennec reads up to "
+                            f"{FORMAT_VERSION}); upgrade fennec")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise ArtifactError(f"{mpath}: corrupt manifest (no file checksums)")
+    for name, digest in files.items():
+        fp = path / name
+        if not fp.is_file():
+            raise ArtifactError(f"{fp}: listed in the manifest but missing")
+        if sha256_file(fp) != digest:
+            raise ArtifactError(f"{fp}: checksum mismatch (sha256 differs from the manifest; the file was "
+                                "modified or is corrupt)")
+    for name in manifest.get("histories", {}).values():
+        if name.get("file") not in files:
+            raise ArtifactError(f"{mpath}: history file {name.get('file')} has no checksum")
+    return manifest
+
+
+def load_benchmark(path: str | os.PathLike[str]) -> BenchmarkRelease:
+    """Verify every checksum of a release, then load its tables, splits and archi2vec vectors."""
+    path = Path(path)
+    manifest = verify_benchmark(path)
+    models = pd.read_csv(path / "models.csv", dtype={"model_id": str, "timm_arch": str, "timm_model": str},
+                         keep_default_na=False, na_values={c: [""] for c in ("params_m", "gmacs", "imagenet_top1")})
+    tasks = pd.read_csv(path / "tasks.csv", keep_default_na=False, na_values={"n_classes": [""]})
+    with open(path / "classnames.json", encoding="utf-8") as fh:
+        classnames = json.load(fh)
+    with open(path / "splits.json", encoding="utf-8") as fh:
+        splits = json.load(fh)
+    with open(path / "conventions.json", encoding="utf-8") as fh:
+        conventions = json.load(fh)
+    arrays = read_arrays(path / "archi2vec.safetensors")
+    archs = pd.read_csv(path / "archi2vec_ids.csv", dtype={"timm_arch": str})["timm_arch"].tolist()
+    if len(archs) != len(arrays["vectors"]):
+        raise ArtifactError(f"{path / 'archi2vec_ids.csv'}: {len(archs)} ids for {len(arrays['vectors'])} vectors")
+    arch = ArchiVectors(archs, arrays["vectors"].astype(np.float64), arrays["catalogue_pca_mean"],
+                        arrays["catalogue_pca_components"])
+    return BenchmarkRelease(path, manifest, models, tasks, classnames, splits, conventions, arch)
