@@ -1,114 +1,29 @@
-"""Evaluate Fennec and the baselines on stored splits (a benchmark release), and report the results.
+"""Evaluate Fennec and the baselines on a benchmark release's stored splits, and report the results.
 
-:func:`evaluate_with_splits` runs the same per-protocol computation as
-:func:`fennec.evaluation.evaluate_history` (it reuses its internals: the row collector, the baselines, the
-subspace fit, the warm-start fold-in, the cold-model placement), but takes every fold from ``splits``
-(:func:`fennec.benchmark.make_splits`) instead of drawing them: the warm-start revealed models and the
-held-out cells are the stored ones. ``evaluate_history`` itself is unchanged. With the same subspace
-configuration and seed, the leave-one-task-out rows (including the random baseline, whose draws come
-from ``numpy.random.default_rng(config.seed)`` in the same order) equal ``evaluate_history``'s.
-
-The random baseline is not part of the splits: it is drawn from ``default_rng(config.seed)``.
+:func:`evaluate_with_splits` is :func:`fennec.evaluation.evaluate_history` with the release's splits
+(the warm-start revealed models and held-out cells are the stored ones) and archi2vec vectors. With the
+same seed, ``evaluate_history`` draws exactly these splits itself (:func:`fennec.evaluation.splits.make_splits`),
+so evaluating ``data/`` and the release give the same table. The random baseline is not part of the
+splits: it is drawn from ``default_rng(config.seed)``.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
-from fennec.coldstart import ModelFeaturizer, fit_placement, predict_placement
-from fennec.errors import SchemaError
-from fennec.evaluation.baselines import history_prior, side_baselines
-from fennec.evaluation.protocols import (
-    _COLD_METHODS,
-    EvalConfig,
-    _baselines,
-    _cold_predict,
-    _Rows,
-    summarize,
-)
+from fennec.evaluation.protocols import EvalConfig, check_splits, evaluate_history, summarize
 from fennec.history import History, TaskScaler
 from fennec.subspace import TransferSubspace
-from fennec.warmstart import column_moments, complete_columns, fold_in
 
 logger = logging.getLogger(__name__)
 
 #: Protocols a release evaluates by default (those of the README's table).
 DEFAULT_PROTOCOLS = ("loto", "warm", "lomo", "cells")
-
-
-@dataclass
-class _ReleaseFeaturizer(ModelFeaturizer):
-    """:class:`ModelFeaturizer` with archi2vec vectors and catalogue PCA from a release, not the catalogue."""
-
-    arch: object = None  # fennec.benchmark.ArchiVectors
-
-    def fit(self, side: pd.DataFrame) -> _ReleaseFeaturizer:
-        use, self.use_archi2vec = self.use_archi2vec, False
-        try:
-            super().fit(side)
-        finally:
-            self.use_archi2vec = use
-        if use:
-            self.pca_mean_ = self.arch.pca_mean
-            self.pca_components_ = self.arch.pca_components[: self.n_arch_components]
-        return self
-
-    def transform(self, side: pd.DataFrame) -> np.ndarray:
-        use, self.use_archi2vec = self.use_archi2vec, False
-        try:
-            base = super().transform(side)
-        finally:
-            self.use_archi2vec = use
-        if not use:
-            return base
-        # the archi2vec block of ModelFeaturizer.transform, with the release's vectors
-        archs = side.get("timm_arch", pd.Series([None] * len(side))).tolist()
-        vec, known = self.arch.lookup(archs)
-        proj = (vec - self.pca_mean_) @ self.pca_components_.T
-        proj[~known] = 0.0
-        scale = np.sqrt(np.mean(proj[known] ** 2)) if known.any() else 1.0
-        return np.hstack([base, proj / max(scale, 1e-12), (~known).astype(float)[:, None]])
-
-
-def _cold(Y, held, side, cfg, fit, arch) -> dict[str, np.ndarray]:
-    """``protocols._cold_predict``; with ``arch`` (release vectors) the featurizer reads them instead."""
-    if arch is None:
-        return _cold_predict(Y, held, side, cfg, fit)
-    n, m = Y.shape
-    out = {name: np.full((n, m), np.nan) for name in _COLD_METHODS}
-    if side is None:
-        return out
-    train = Y.copy()
-    train[held] = np.nan
-    keep = np.isfinite(train).any(axis=1)
-    keep_cols = np.isfinite(train).sum(axis=0) >= 2
-    if keep.sum() < 3 or keep_cols.sum() == 0:
-        return out
-    sc = TaskScaler.fit(train[:, keep_cols])
-    Z = sc.transform(train[:, keep_cols])
-    sub = fit(Z[keep])
-    targets = np.hstack([sub.model_bias_[:, None], sub.model_vectors_])
-    tr, te = np.flatnonzero(keep), np.flatnonzero(held)
-    for name, use_arch in (("fennec", True), ("fennec_noarch", False)):
-        feat = _ReleaseFeaturizer(use_archi2vec=use_arch, arch=arch).fit(side.iloc[tr])
-        coef = fit_placement(feat.transform(side.iloc[tr]), targets, l2=cfg.side_l2)
-        t_hat = predict_placement(feat.transform(side.iloc[te]), coef)
-        z = sub.global_mean_ + t_hat[:, :1] + sub.task_bias_[None, :] + t_hat[:, 1:] @ sub.task_vectors_.T
-        out[name][np.ix_(te, np.flatnonzero(keep_cols))] = z
-    return out
-
-
-def _check_splits(splits: dict, model_ids: list[str], task_ids: list[str], name: str) -> None:
-    for key, ids in (("models", model_ids), ("tasks", task_ids)):
-        if list(splits.get(key, [])) != list(ids):
-            raise SchemaError(f"splits of {name}: the {key} list does not match the history's {key} "
-                              f"({len(splits.get(key, []))} vs {len(ids)}); the splits belong to another history")
 
 
 def evaluate_with_splits(
@@ -139,123 +54,10 @@ def evaluate_with_splits(
     n_draws : int, optional
         Use only the first ``n_draws`` stored warm-start and cell draws (default: all).
     """
-    cfg = config or EvalConfig()
-    cfg.validate()
     Y, model_ids, task_ids = history.to_matrix()
-    _check_splits(splits, model_ids, task_ids, history.name)
-    n, m = Y.shape
-    if side is not None and len(side) != n:
-        raise SchemaError(f"side table has {len(side)} rows for {n} models")
-    mpos = {mid: i for i, mid in enumerate(model_ids)}
-    tpos = {t: j for j, t in enumerate(task_ids)}
-    side_vecs = side_baselines(side, n)
-    rows = _Rows()
-    rng = np.random.default_rng(cfg.seed)
-    disable = None if progress is None else not progress
-
-    def fit(Z):
-        return TransferSubspace(**cfg.subspace, random_state=cfg.seed).fit(Z)
-
-    if "loto" in cfg.protocols or "warm" in cfg.protocols:
-        for task in tqdm(splits["loto"], desc=f"{history.name}: leave-one-task-out", disable=disable):
-            j = tpos[task]
-            train = np.delete(Y, j, axis=1)
-            has_train = np.isfinite(train).any(axis=1)
-            truth = np.where(has_train, Y[:, j], np.nan)
-            if np.isfinite(truth).sum() < 3:
-                continue
-            scaler = TaskScaler.fit(train)
-            Z = scaler.transform(train)
-            sub = fit(Z)
-            prior = history_prior(Z)
-            if "loto" in cfg.protocols:
-                rows.add("loto", task, "fennec", sub.cold_task_prediction(), truth)
-                _baselines(rows, "loto", task, truth, prior, side_vecs, rng, cfg)
-            if "warm" not in cfg.protocols:
-                continue
-            s0 = float(np.median(scaler.std))
-            C = complete_columns(Z, sub.reconstruct())
-            moments = column_moments(C)
-            for k in cfg.warm_k:
-                draws = splits["warm"].get(task, {}).get(str(k), [])[:n_draws]
-                for d, ids in enumerate(draws):
-                    revealed = np.array([mpos[i] for i in ids], dtype=int)
-                    if not np.isfinite(truth[revealed]).all():
-                        raise SchemaError(f"splits of {history.name}: warm draw {d} of task {task} reveals a "
-                                          f"model not measured on it ({ids})")
-                    ws = fold_in(C, revealed, truth[revealed], scale=s0, moments=moments)
-                    fold = sub.fold_in_task(revealed, truth[revealed] / s0)
-                    hidden = np.ones(n, bool)
-                    hidden[revealed] = False
-                    rows.add("warm", task, "fennec", ws.score[hidden], truth[hidden], k=k, draw=d)
-                    rows.add("warm", task, "fennec_subspace", fold.prediction[hidden], truth[hidden], k=k, draw=d)
-                    rows.add("warm", task, "history_prior", prior[hidden], truth[hidden], k=k, draw=d)
-                    for name, vec in side_vecs.items():
-                        rows.add("warm", task, name, vec[hidden], truth[hidden], k=k, draw=d)
-                    rows.add_random("warm", task, truth[hidden], rng, max(cfg.n_random // max(len(draws), 1), 5), k=k)
-
-    if "lomo" in cfg.protocols:
-        cold = {name: np.full((n, m), np.nan) for name in _COLD_METHODS}
-        for mid in tqdm(splits["lomo"], desc=f"{history.name}: leave-one-model-out", disable=disable):
-            i = mpos[mid]
-            held = np.zeros(n, bool)
-            held[i] = True
-            for name, z in _cold(Y, held, side, cfg, fit, arch).items():
-                cold[name][i] = z[i]
-        for j, task in enumerate(task_ids):
-            truth = Y[:, j]
-            if np.isfinite(truth).sum() < 3:
-                continue
-            for name, pred in cold.items():
-                rows.add("lomo", task, name, pred[:, j], truth)
-            _baselines(rows, "lomo", task, truth, None, side_vecs, rng, cfg)
-
-    if "xgroup" in cfg.protocols:
-        for g, members in splits["xgroup"].items():
-            in_g = np.zeros(n, bool)
-            in_g[[mpos[x] for x in members]] = True
-            if in_g.sum() < 3 or (~in_g).sum() < 3:
-                continue
-            for label, held in ((f"xgroup:{g}", in_g), (f"xgroup_rev:{g}", ~in_g)):
-                preds = _cold(Y, held, side, cfg, fit, arch)
-                for j, task in enumerate(task_ids):
-                    truth = np.where(held, Y[:, j], np.nan)
-                    if np.isfinite(truth).sum() < 3:
-                        continue
-                    for name, z in preds.items():
-                        rows.add(label, task, name, z[:, j], truth)
-                    _baselines(rows, label, task, truth, None, side_vecs, rng, cfg)
-
-    if "cells" in cfg.protocols:
-        for d, cells in enumerate(tqdm(splits["cells"][:n_draws], desc=f"{history.name}: held-out cells",
-                                       disable=disable)):
-            held_rc = np.array(cells, dtype=int).reshape(-1, 2)
-            if held_rc.size and not np.isfinite(Y[held_rc[:, 0], held_rc[:, 1]]).all():
-                raise SchemaError(f"splits of {history.name}: cell draw {d} holds out unobserved cells")
-            train = Y.copy()
-            train[held_rc[:, 0], held_rc[:, 1]] = np.nan
-            ok_cols = np.isfinite(train).sum(axis=0) >= 2
-            scaler = TaskScaler.fit(np.where(ok_cols, train, 0.0))
-            Z = np.where(ok_cols, scaler.transform(train), np.nan)
-            sub = fit(Z)
-            pred = sub.reconstruct()
-            prior = history_prior(Z)
-            for j, task in enumerate(task_ids):
-                rows_j = held_rc[held_rc[:, 1] == j, 0]
-                if len(rows_j) < 3 or not ok_cols[j]:
-                    continue
-                mask = np.zeros(n, bool)
-                mask[rows_j] = True
-                truth = np.where(mask, Y[:, j], np.nan)
-                rows.add("cells", task, "fennec", pred[:, j], truth, draw=d)
-                rows.add("cells", task, "history_prior", prior, truth, draw=d)
-                for name, vec in side_vecs.items():
-                    rows.add("cells", task, name, vec, truth, draw=d)
-                rows.add_random("cells", task, truth, rng, max(cfg.n_random // 5, 5))
-    out = pd.DataFrame(rows.rows)
-    if out.empty:
-        raise SchemaError(f"{history.name}: no task had at least 3 models to rank under {cfg.protocols}")
-    return out
+    check_splits(splits, model_ids, task_ids, history.name)
+    return evaluate_history(history, side=side, config=config, splits=splits, arch=arch, n_draws=n_draws,
+                            progress=progress)
 
 
 def evaluate_benchmark(

@@ -83,8 +83,15 @@ class ModelFeaturizer:
         self.scale_ = np.where(self.scale_ > 1e-12, self.scale_, 1.0)
         self.pretraining_ = sorted(set(side.get("pretraining", pd.Series(dtype=str)).fillna("").astype(str)) - {""})
         if self.use_archi2vec:
-            self.pca_mean_, self.pca_components_ = catalogue_pca(self.n_arch_components)
+            self.pca_mean_, self.pca_components_ = self._arch_pca()
         return self
+
+    # where archi2vec vectors come from (the installed catalogue; see StoredVectorsFeaturizer)
+    def _arch_pca(self) -> tuple[Array, Array]:
+        return catalogue_pca(self.n_arch_components)
+
+    def _arch_vectors(self, archs: list) -> tuple[Array, np.ndarray]:
+        return archi2vec_vectors(archs)
 
     def _raw(self, side: pd.DataFrame) -> Array:
         cols = []
@@ -110,7 +117,7 @@ class ModelFeaturizer:
                      if self.pretraining_ else np.zeros((len(side), 0)))
         if self.use_archi2vec:
             archs = side.get("timm_arch", pd.Series([None] * len(side))).tolist()
-            vec, known = archi2vec_vectors(archs)
+            vec, known = self._arch_vectors(archs)
             proj = (vec - self.pca_mean_) @ self.pca_components_.T
             proj[~known] = 0.0
             scale = np.sqrt(np.mean(proj[known] ** 2)) if known.any() else 1.0
@@ -235,3 +242,18 @@ class ModelPlacer:
             f.pca_mean_, f.pca_components_ = arrays["pca_mean"], arrays["pca_components"]
         placer.featurizer_, placer.coef_, placer._subspace = f, arrays["coef"], subspace
         return placer
+
+
+@dataclass
+class StoredVectorsFeaturizer(ModelFeaturizer):
+    """A :class:`ModelFeaturizer` whose archi2vec vectors and catalogue PCA come from a stored source (a
+    benchmark release's ``ArchiVectors``: ``lookup(names) -> (vectors, known)``, ``pca_mean``,
+    ``pca_components``) instead of the installed catalogue."""
+
+    arch: object = None
+
+    def _arch_pca(self) -> tuple[Array, Array]:
+        return self.arch.pca_mean, self.arch.pca_components[: self.n_arch_components]
+
+    def _arch_vectors(self, archs: list) -> tuple[Array, np.ndarray]:
+        return self.arch.lookup(archs)

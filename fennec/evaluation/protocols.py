@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from fennec.errors import SchemaError
 from fennec.evaluation.baselines import history_prior, side_baselines
 from fennec.evaluation.rankmetrics import METRIC_COLUMNS, ranking_metrics
+from fennec.evaluation.splits import make_splits
 from fennec.history import History, TaskScaler
 from fennec.subspace import TransferSubspace
 from fennec.warmstart import column_moments, complete_columns, fold_in
@@ -116,20 +117,19 @@ def _baselines(rows: _Rows, protocol, task, truth, prior, side, rng, cfg, *, k=n
 _COLD_METHODS = ("fennec", "fennec_noarch")
 
 
-def _model_groups(history: History, model_ids: list[str]) -> np.ndarray:
-    """Each model's campaign (its group in the history, e.g. CNNs / self-supervised / ViTs)."""
-    camp = history.frame.groupby("model_id")["campaign"].agg(lambda s: sorted(set(s))[0])
-    return np.array([camp.get(mid, "") or "all" for mid in model_ids])
-
-
-def _cold_predict(Y, held, side, cfg, fit) -> dict[str, np.ndarray]:
+def _cold_predict(Y, held, side, cfg, fit, arch=None) -> dict[str, np.ndarray]:
     """Standardised predictions for the ``held`` models' rows from side information alone.
 
     The subspace is fitted without the held rows; ridge maps each training model's features to its
     ``[b_i, u_i]``; the held models get ``mu + b + c_j + u . v_j``. ``fennec`` uses archi2vec + params,
     GMACs, ImageNet top-1, pre-training; ``fennec_noarch`` the same without archi2vec.
     """
-    from fennec.coldstart import ModelFeaturizer, fit_placement, predict_placement
+    from fennec.coldstart import (
+        ModelFeaturizer,
+        StoredVectorsFeaturizer,
+        fit_placement,
+        predict_placement,
+    )
 
     n, m = Y.shape
     out = {name: np.full((n, m), np.nan) for name in _COLD_METHODS}
@@ -147,7 +147,8 @@ def _cold_predict(Y, held, side, cfg, fit) -> dict[str, np.ndarray]:
     targets = np.hstack([sub.model_bias_[:, None], sub.model_vectors_])
     tr, te = np.flatnonzero(keep), np.flatnonzero(held)
     for name, use_arch in (("fennec", True), ("fennec_noarch", False)):
-        feat = ModelFeaturizer(use_archi2vec=use_arch).fit(side.iloc[tr])
+        feat = (ModelFeaturizer(use_archi2vec=use_arch) if arch is None
+                else StoredVectorsFeaturizer(use_archi2vec=use_arch, arch=arch)).fit(side.iloc[tr])
         coef = fit_placement(feat.transform(side.iloc[tr]), targets, l2=cfg.side_l2)
         t_hat = predict_placement(feat.transform(side.iloc[te]), coef)
         z = sub.global_mean_ + t_hat[:, :1] + sub.task_bias_[None, :] + t_hat[:, 1:] @ sub.task_vectors_.T
@@ -155,24 +156,53 @@ def _cold_predict(Y, held, side, cfg, fit) -> dict[str, np.ndarray]:
     return out
 
 
+def check_splits(splits: dict, model_ids: list[str], task_ids: list[str], name: str) -> None:
+    """Stored splits must be for this history (same models and tasks, in matrix order)."""
+    for key, ids in (("models", model_ids), ("tasks", task_ids)):
+        if list(splits.get(key, [])) != list(ids):
+            raise SchemaError(f"splits of {name}: the {key} list does not match the history's {key} "
+                              f"({len(splits.get(key, []))} vs {len(ids)}); the splits belong to another history")
+
+
 def evaluate_history(
     history: History,
     *,
     side: pd.DataFrame | None = None,
     config: EvalConfig | None = None,
+    splits: dict | None = None,
+    arch=None,
+    n_draws: int | None = None,
     progress: bool | None = None,
 ) -> pd.DataFrame:
     """Run the protocols of ``config`` on ``history``; one row per (protocol, task, method, k, draw).
 
-    ``side`` is the models side table (``fennec.datasets.model_side_table``) in ``history.model_ids``
-    order, used by the ImageNet top-1 / params baselines and by the cold-model protocol.
+    Parameters
+    ----------
+    side : DataFrame, optional
+        The models side table (``fennec.datasets.model_side_table``) in ``history.model_ids`` order, used by
+        the ImageNet top-1 / params baselines and by the cold-model protocols.
+    config : EvalConfig, optional
+    splits : dict, optional
+        The folds and random draws (:func:`fennec.evaluation.splits.make_splits`); by default drawn from
+        ``config.seed``. A benchmark release passes its stored splits.
+    arch : optional
+        Stored archi2vec vectors for the cold-model featurizer (a release's); default: the catalogue.
+    n_draws : int, optional
+        Use only the first ``n_draws`` warm-start and cell draws of ``splits``.
     """
     cfg = config or EvalConfig()
     cfg.validate()
     Y, model_ids, task_ids = history.to_matrix()
+    if splits is None:
+        splits = make_splits(history, seed=cfg.seed, warm_k=cfg.warm_k, n_draws=cfg.n_draws,
+                             cell_fraction=cfg.cell_fraction, cell_draws=cfg.cell_draws)
+    else:
+        check_splits(splits, model_ids, task_ids, history.name)
     n, m = Y.shape
     if side is not None and len(side) != n:
         raise SchemaError(f"side table has {len(side)} rows for {n} models")
+    mpos = {mid: i for i, mid in enumerate(model_ids)}
+    tpos = {t: j for j, t in enumerate(task_ids)}
     side_vecs = side_baselines(side, n)
     rows = _Rows()
     rng = np.random.default_rng(cfg.seed)
@@ -182,8 +212,8 @@ def evaluate_history(
         return TransferSubspace(**cfg.subspace, random_state=cfg.seed).fit(Z)
 
     if "loto" in cfg.protocols or "warm" in cfg.protocols:
-        for j in tqdm(range(m), desc="leave-one-task-out", disable=disable):
-            task = task_ids[j]
+        for task in tqdm(splits["loto"], desc=f"{history.name}: leave-one-task-out", disable=disable):
+            j = tpos[task]
             train = np.delete(Y, j, axis=1)
             has_train = np.isfinite(train).any(axis=1)
             truth = np.where(has_train, Y[:, j], np.nan)
@@ -196,33 +226,36 @@ def evaluate_history(
             if "loto" in cfg.protocols:
                 rows.add("loto", task, "fennec", sub.cold_task_prediction(), truth)
                 _baselines(rows, "loto", task, truth, prior, side_vecs, rng, cfg)
-            if "warm" in cfg.protocols:
-                s0 = float(np.median(scaler.std))
-                C = complete_columns(Z, sub.reconstruct())
-                moments = column_moments(C)
-                measured = np.flatnonzero(np.isfinite(truth))
-                for k in cfg.warm_k:
-                    if len(measured) - k < 3:
-                        continue
-                    for d in range(cfg.n_draws):
-                        revealed = rng.choice(measured, size=k, replace=False)
-                        ws = fold_in(C, revealed, truth[revealed], scale=s0, moments=moments)
-                        fold = sub.fold_in_task(revealed, truth[revealed] / s0)  # level is a nuisance
-                        hidden = np.ones(n, bool)
-                        hidden[revealed] = False
-                        rows.add("warm", task, "fennec", ws.score[hidden], truth[hidden], k=k, draw=d)
-                        rows.add("warm", task, "fennec_subspace", fold.prediction[hidden], truth[hidden], k=k, draw=d)
-                        rows.add("warm", task, "history_prior", prior[hidden], truth[hidden], k=k, draw=d)
-                        for name, vec in side_vecs.items():
-                            rows.add("warm", task, name, vec[hidden], truth[hidden], k=k, draw=d)
-                        rows.add_random("warm", task, truth[hidden], rng, max(cfg.n_random // cfg.n_draws, 5), k=k)
+            if "warm" not in cfg.protocols:
+                continue
+            s0 = float(np.median(scaler.std))
+            C = complete_columns(Z, sub.reconstruct())
+            moments = column_moments(C)
+            for k in cfg.warm_k:
+                draws = splits["warm"].get(task, {}).get(str(k), [])[:n_draws]
+                for d, ids in enumerate(draws):
+                    revealed = np.array([mpos[i] for i in ids], dtype=int)
+                    if not np.isfinite(truth[revealed]).all():
+                        raise SchemaError(f"splits of {history.name}: warm draw {d} of task {task} reveals a "
+                                          f"model not measured on it ({ids})")
+                    ws = fold_in(C, revealed, truth[revealed], scale=s0, moments=moments)
+                    fold = sub.fold_in_task(revealed, truth[revealed] / s0)
+                    hidden = np.ones(n, bool)
+                    hidden[revealed] = False
+                    rows.add("warm", task, "fennec", ws.score[hidden], truth[hidden], k=k, draw=d)
+                    rows.add("warm", task, "fennec_subspace", fold.prediction[hidden], truth[hidden], k=k, draw=d)
+                    rows.add("warm", task, "history_prior", prior[hidden], truth[hidden], k=k, draw=d)
+                    for name, vec in side_vecs.items():
+                        rows.add("warm", task, name, vec[hidden], truth[hidden], k=k, draw=d)
+                    rows.add_random("warm", task, truth[hidden], rng, max(cfg.n_random // max(len(draws), 1), 5), k=k)
 
     if "lomo" in cfg.protocols:
         cold = {name: np.full((n, m), np.nan) for name in _COLD_METHODS}
-        for i in tqdm(range(n), desc="leave-one-model-out", disable=disable):
+        for mid in tqdm(splits["lomo"], desc=f"{history.name}: leave-one-model-out", disable=disable):
+            i = mpos[mid]
             held = np.zeros(n, bool)
             held[i] = True
-            for name, z in _cold_predict(Y, held, side, cfg, fit).items():
+            for name, z in _cold_predict(Y, held, side, cfg, fit, arch).items():
                 cold[name][i] = z[i]
         for j, task in enumerate(task_ids):
             truth = Y[:, j]
@@ -233,13 +266,13 @@ def evaluate_history(
             _baselines(rows, "lomo", task, truth, None, side_vecs, rng, cfg)
 
     if "xgroup" in cfg.protocols:
-        groups = _model_groups(history, model_ids)
-        for g in sorted(set(groups)):
-            in_g = groups == g
+        for g, members in splits["xgroup"].items():
+            in_g = np.zeros(n, bool)
+            in_g[[mpos[x] for x in members]] = True
             if in_g.sum() < 3 or (~in_g).sum() < 3:
                 continue
             for label, held in ((f"xgroup:{g}", in_g), (f"xgroup_rev:{g}", ~in_g)):
-                preds = _cold_predict(Y, held, side, cfg, fit)
+                preds = _cold_predict(Y, held, side, cfg, fit, arch)
                 for j, task in enumerate(task_ids):
                     truth = np.where(held, Y[:, j], np.nan)
                     if np.isfinite(truth).sum() < 3:
@@ -249,11 +282,13 @@ def evaluate_history(
                     _baselines(rows, label, task, truth, None, side_vecs, rng, cfg)
 
     if "cells" in cfg.protocols:
-        obs_r, obs_c = np.nonzero(np.isfinite(Y))
-        for d in range(cfg.cell_draws):
-            held = rng.random(len(obs_r)) < cfg.cell_fraction
+        for d, cells in enumerate(tqdm(splits["cells"][:n_draws], desc=f"{history.name}: held-out cells",
+                                       disable=disable)):
+            held_rc = np.array(cells, dtype=int).reshape(-1, 2)
+            if held_rc.size and not np.isfinite(Y[held_rc[:, 0], held_rc[:, 1]]).all():
+                raise SchemaError(f"splits of {history.name}: cell draw {d} holds out unobserved cells")
             train = Y.copy()
-            train[obs_r[held], obs_c[held]] = np.nan
+            train[held_rc[:, 0], held_rc[:, 1]] = np.nan
             ok_cols = np.isfinite(train).sum(axis=0) >= 2
             scaler = TaskScaler.fit(np.where(ok_cols, train, 0.0))
             Z = np.where(ok_cols, scaler.transform(train), np.nan)
@@ -261,7 +296,7 @@ def evaluate_history(
             pred = sub.reconstruct()
             prior = history_prior(Z)
             for j, task in enumerate(task_ids):
-                rows_j = obs_r[held & (obs_c == j)]
+                rows_j = held_rc[held_rc[:, 1] == j, 0]
                 if len(rows_j) < 3 or not ok_cols[j]:
                     continue
                 mask = np.zeros(n, bool)
