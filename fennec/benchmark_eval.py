@@ -34,6 +34,7 @@ def evaluate_with_splits(
     config: EvalConfig | None = None,
     arch=None,
     n_draws: int | None = None,
+    task_embeddings=None,
     progress: bool | None = None,
 ) -> pd.DataFrame:
     """Run ``config.protocols`` on ``history`` with the folds of ``splits``; rows as ``evaluate_history``.
@@ -57,7 +58,7 @@ def evaluate_with_splits(
     Y, model_ids, task_ids = history.to_matrix()
     check_splits(splits, model_ids, task_ids, history.name)
     return evaluate_history(history, side=side, config=config, splits=splits, arch=arch, n_draws=n_draws,
-                            progress=progress)
+                            task_embeddings=task_embeddings, progress=progress)
 
 
 def evaluate_benchmark(
@@ -90,10 +91,12 @@ def evaluate_benchmark(
     cfg = config or EvalConfig(protocols=DEFAULT_PROTOCOLS)
     names = list(histories) if histories else rel.history_names
     frames = []
+    emb = rel.task_embeddings() if "proxy" in cfg.protocols else None
     for name in names:
         h = rel.history(name)
         side = rel.side_table(h.model_ids)
         res = evaluate_with_splits(h, rel.history_splits(name), side=side, config=cfg, arch=rel.archi2vec,
+                                   task_embeddings=emb,
                                    n_draws=n_draws, progress=progress)
         res.insert(0, "history", name)
         frames.append(res)
@@ -112,7 +115,7 @@ def summarize_benchmark(results: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-_PROTOCOL_NAMES = {"loto": "leave-one-task-out", "lomo": "leave-one-model-out (cold model)",
+_PROTOCOL_NAMES = {"loto": "leave-one-task-out", "proxy": "leave-one-task-out, placed by class names (text proxy)", "lomo": "leave-one-model-out (cold model)",
                    "cells": "random held-out cells (20 %)"}
 _METHOD_NAMES = {"fennec": "**fennec**", "fennec_subspace": "fennec (subspace fold-in only)",
                  "fennec_noarch": "fennec without archi2vec", "history_prior": "history prior",

@@ -215,7 +215,7 @@ def query(
 @app.command()
 def evaluate(
     history: str = typer.Argument(None, help="A shipped history name or a long CSV path (default sfda)."),
-    protocol: str = typer.Option("loto,warm,lomo,cells", help="Comma-separated: loto, warm, lomo, xgroup, cells."),
+    protocol: str = typer.Option("loto,warm,lomo,cells", help="Comma-separated: loto, proxy (text proxy of class names), warm, lomo, xgroup, cells."),
     metric: str = typer.Option(None, help="Keep only rows of this metric."),
     draws: int = typer.Option(10, help="Random draws per warm-start k (with --benchmark: the first N stored draws)."),
     seed: int = typer.Option(0, help="Random seed."),
@@ -254,7 +254,12 @@ def evaluate(
             side = model_side_table(hist.model_ids)
         except Exception:  # a user history with ids unknown to the shipped models table
             side = None
-        results = evaluate_history(hist, side=side, config=cfg)
+        emb = None
+        if "proxy" in protocols:
+            from fennec.proxy import load_shipped_text_embeddings
+
+            emb = load_shipped_text_embeddings()
+        results = evaluate_history(hist, side=side, config=cfg, task_embeddings=emb)
         summary = summarize(results)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

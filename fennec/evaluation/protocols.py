@@ -6,6 +6,11 @@ Protocols
 ---------
 ``loto``   leave-one-task-out (a cold task): fit on the other tasks, rank all models for the held-out one.
            With no task information, Fennec's ranking is the subspace's model prior ``mu + b_i``.
+``proxy``  leave-one-task-out with a task proxy: as ``loto``, but the held-out task is placed by its
+           proxy embedding (e.g. the text proxy of its class names) through a
+           :class:`~fennec.projection.TaskProjector` fitted on the training tasks' embeddings; a task
+           farther than the projector's threshold from every training task falls back to the cold
+           prediction, as :meth:`Recommender.rank_embedding` does. Needs ``task_embeddings``.
 ``warm``   warm start: as ``loto``, then ``k`` randomly chosen models of the held-out task are revealed
            (k = 1, 3, 5; ``n_draws`` draws); models not revealed are ranked. ``fennec`` is the
            recommender's warm start (:mod:`fennec.warmstart`: conditional Gaussian over the completed
@@ -24,6 +29,7 @@ Protocols
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -41,7 +47,7 @@ from fennec.warmstart import column_moments, complete_columns, fold_in
 
 logger = logging.getLogger(__name__)
 
-PROTOCOLS = ("loto", "warm", "lomo", "xgroup", "cells")
+PROTOCOLS = ("loto", "proxy", "warm", "lomo", "xgroup", "cells")
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class EvalConfig:
     """What to evaluate. ``subspace`` holds :class:`TransferSubspace` keyword arguments."""
 
     protocols: tuple[str, ...] = ("loto", "warm", "lomo", "cells")
+    projector: str = "collective"
     warm_k: tuple[int, ...] = (1, 3, 5)
     n_draws: int = 10
     n_random: int = 50
@@ -70,7 +77,7 @@ class EvalConfig:
             raise SchemaError(f"cell_fraction must be in (0, 1), got {self.cell_fraction}")
 
     def to_dict(self) -> dict:
-        return {"protocols": list(self.protocols), "warm_k": list(self.warm_k), "n_draws": self.n_draws,
+        return {"protocols": list(self.protocols), "projector": self.projector, "warm_k": list(self.warm_k), "n_draws": self.n_draws,
                 "n_random": self.n_random, "cell_fraction": self.cell_fraction, "cell_draws": self.cell_draws,
                 "side_l2": self.side_l2, "seed": self.seed,
                 "subspace": {k: list(v) if isinstance(v, tuple) else v for k, v in self.subspace.items()}}
@@ -79,8 +86,10 @@ class EvalConfig:
 class _Rows:
     """Collects per-task metric rows."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int = 0) -> None:
         self.rows: list[dict] = []
+        self.seed = int(seed)
+        self._calls: dict[str, int] = {}
 
     def add(self, protocol: str, task: str, method: str, scores, truth, *, k=np.nan, draw=np.nan) -> None:
         scores = np.asarray(scores, dtype=float)
@@ -94,10 +103,15 @@ class _Rows:
         self.rows.append(row)
 
     def add_random(self, protocol: str, task: str, truth, rng, n_random: int, *, k=np.nan) -> None:
+        """Random-baseline metrics. Draws come from a generator keyed by (seed, protocol, task, k, call
+        count), so they do not depend on which other protocols run (``rng`` is kept for its seed only)."""
         truth = np.asarray(truth, dtype=float)
         ok = np.isfinite(truth)
         if ok.sum() < 3:
             return
+        key = f"{protocol}|{task}|{k}"
+        self._calls[key] = self._calls.get(key, 0) + 1
+        rng = np.random.default_rng([self.seed, zlib.crc32(key.encode()), self._calls[key]])
         draws = [ranking_metrics(rng.random(ok.sum()), truth[ok]) for _ in range(n_random)]
         row = {"protocol": protocol, "task_id": task, "method": "random", "k": k, "draw": np.nan,
                "n_models": int(ok.sum())}
@@ -156,6 +170,19 @@ def _cold_predict(Y, held, side, cfg, fit, arch=None) -> dict[str, np.ndarray]:
     return out
 
 
+def _proxy_prediction(sub, Z, E_train, has_emb, query, cfg):
+    """Cold-task prediction from a proxy embedding (None with fewer than 3 embedded training tasks)."""
+    from fennec.projection import TaskProjector
+
+    idx = np.flatnonzero(has_emb)
+    if len(idx) < 3:
+        return None
+    proj = TaskProjector(cfg.projector, random_state=cfg.seed).fit(E_train[idx], Z=Z[:, idx], subspace=sub,
+                                                                 task_index=idx)
+    _, dist = proj.nearest(query)
+    return sub.cold_task_prediction() if dist > proj.max_distance_ else proj.predict(query)
+
+
 def check_splits(splits: dict, model_ids: list[str], task_ids: list[str], name: str) -> None:
     """Stored splits must be for this history (same models and tasks, in matrix order)."""
     for key, ids in (("models", model_ids), ("tasks", task_ids)):
@@ -172,6 +199,7 @@ def evaluate_history(
     splits: dict | None = None,
     arch=None,
     n_draws: int | None = None,
+    task_embeddings=None,
     progress: bool | None = None,
 ) -> pd.DataFrame:
     """Run the protocols of ``config`` on ``history``; one row per (protocol, task, method, k, draw).
@@ -189,6 +217,8 @@ def evaluate_history(
         Stored archi2vec vectors for the cold-model featurizer (a release's); default: the catalogue.
     n_draws : int, optional
         Use only the first ``n_draws`` warm-start and cell draws of ``splits``.
+    task_embeddings : TaskEmbeddings, optional
+        Proxy embeddings of the tasks (``fennec.proxy.load_shipped_text_embeddings()``), for ``proxy``.
     """
     cfg = config or EvalConfig()
     cfg.validate()
@@ -204,14 +234,19 @@ def evaluate_history(
     mpos = {mid: i for i, mid in enumerate(model_ids)}
     tpos = {t: j for j, t in enumerate(task_ids)}
     side_vecs = side_baselines(side, n)
-    rows = _Rows()
+    rows = _Rows(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     disable = None if progress is None else not progress
 
     def fit(Z):
         return TransferSubspace(**cfg.subspace, random_state=cfg.seed).fit(Z)
 
-    if "loto" in cfg.protocols or "warm" in cfg.protocols:
+    if "proxy" in cfg.protocols:
+        if task_embeddings is None:
+            raise SchemaError("the 'proxy' protocol needs task embeddings (e.g. the shipped text proxy)")
+        E_all, missing = task_embeddings.lookup(task_ids)
+        has_emb = np.array([t not in missing for t in task_ids])
+    if any(p in cfg.protocols for p in ("loto", "warm", "proxy")):
         for task in tqdm(splits["loto"], desc=f"{history.name}: leave-one-task-out", disable=disable):
             j = tpos[task]
             train = np.delete(Y, j, axis=1)
@@ -226,6 +261,12 @@ def evaluate_history(
             if "loto" in cfg.protocols:
                 rows.add("loto", task, "fennec", sub.cold_task_prediction(), truth)
                 _baselines(rows, "loto", task, truth, prior, side_vecs, rng, cfg)
+            if "proxy" in cfg.protocols and has_emb[j]:
+                pred = _proxy_prediction(sub, Z, np.delete(E_all, j, axis=0), np.delete(has_emb, j),
+                                         E_all[j], cfg)
+                if pred is not None:
+                    rows.add("proxy", task, "fennec", pred, truth)
+                    _baselines(rows, "proxy", task, truth, prior, side_vecs, rng, cfg)
             if "warm" not in cfg.protocols:
                 continue
             s0 = float(np.median(scaler.std))

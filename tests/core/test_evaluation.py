@@ -51,7 +51,29 @@ def test_side_features_drop_constant_columns():
 
 
 def test_bad_config():
-    with pytest.raises(SchemaError, match=r"unknown protocol\(s\) \['lopo'\]; choose from loto, warm, lomo, xgroup, cells"):
+    with pytest.raises(SchemaError, match=r"unknown protocol\(s\) \['lopo'\]; choose from loto, proxy, warm, lomo, xgroup, cells"):
         EvalConfig(protocols=("lopo",)).validate()
     with pytest.raises(SchemaError, match=r"cell_fraction must be in \(0, 1\), got 1.5"):
         EvalConfig(cell_fraction=1.5).validate()
+
+
+def test_proxy_protocol_uses_task_embeddings(rng):
+    """A proxy embedding that is a noisy copy of each task's true column places held-out tasks well."""
+    from fennec.proxy import TaskEmbeddings
+
+    h, _ = planted_history(rng, n=24, m=10)
+    Y, _, tasks = h.to_matrix()
+    Z = np.where(np.isfinite(Y), Y, np.nanmean(Y, axis=0))
+    Z = (Z - Z.mean(0)) / Z.std(0)
+    emb = TaskEmbeddings(tasks, (Z.T + 0.05 * rng.normal(size=Z.T.shape)).astype(np.float32), None, {})
+    cfg = EvalConfig(protocols=("loto", "proxy"), n_random=5, subspace={"n_components": 2, "l2": 0.3})
+    res = evaluate_history(h, config=cfg, task_embeddings=emb, progress=False)
+    s = summarize(res).set_index(["protocol", "k", "method"])["kendall_tau"]
+    assert s.loc[("proxy", 0, "fennec")] > s.loc[("loto", 0, "fennec")]
+    # the random baseline does not depend on which other protocols ran
+    alone = summarize(evaluate_history(h, config=EvalConfig(protocols=("loto",), n_random=5,
+                                                             subspace={"n_components": 2, "l2": 0.3}),
+                                       progress=False)).set_index(["protocol", "k", "method"])["kendall_tau"]
+    assert alone.loc[("loto", 0, "random")] == s.loc[("loto", 0, "random")]
+    with pytest.raises(SchemaError, match="the 'proxy' protocol needs task embeddings"):
+        evaluate_history(h, config=cfg, progress=False)
