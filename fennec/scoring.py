@@ -6,11 +6,9 @@ task's images (:mod:`fennec.features`) and score them (:mod:`fennec.transferabil
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -18,6 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from fennec.errors import SchemaError
+from fennec.proxy.inputs import IMAGE_EXTENSIONS
 from fennec.transferability import SOURCE_METRICS, get_metric
 
 if TYPE_CHECKING:
@@ -28,7 +27,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["IMAGE_EXTENSIONS", "SCORE_COLUMNS", "load_image_folder", "score_models"]
 
 SCORE_COLUMNS = ["model_id", "metric", "score", "rank", "n_images", "feature_dim"]
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 def score_models(
@@ -116,7 +114,9 @@ def load_image_folder(
     images : list of uint8 arrays (H, W, 3)
     labels : ndarray of shape (N,), int64
     class_names : list of str
-        Sorted sub-folder names; ``labels`` index into it.
+        Sorted sub-folder names (underscores shown as spaces); ``labels`` index into it.
+
+    Built on :meth:`fennec.proxy.inputs.TaskInput.from_folder` (the one ImageFolder reader).
 
     Raises
     ------
@@ -126,40 +126,13 @@ def load_image_folder(
         No image at all, a class folder without images, a single class, or an unreadable file
         (the message names the file).
     """
-    from PIL import Image, UnidentifiedImageError
-
     from fennec.example_data import balanced_subsample
+    from fennec.proxy.inputs import TaskInput
 
-    path = Path(root)
-    if not path.exists():
-        raise FileNotFoundError(errno.ENOENT, "image folder not found", str(path))
-    if not path.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(path))
-    classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
-    files = {c: sorted(f for f in (path / c).rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS
-                       and not f.name.startswith(".")) for c in classes}
-    if not any(files.values()):
-        raise SchemaError(
-            f"no images found in {path} (expected one sub-folder per class holding "
-            f"{', '.join(IMAGE_EXTENSIONS[:4])}... files)"
-        )
-    empty = [c for c in classes if not files[c]]
-    if empty:
-        raise SchemaError(f"class folder(s) without images in {path}: {', '.join(empty)}")
-    if len(classes) < 2:
-        raise SchemaError(f"{path} has a single class folder ({classes[0]!r}); at least 2 classes are needed")
-    paths = [f for c in classes for f in files[c]]
-    labels = np.array([i for i, c in enumerate(classes) for _ in files[c]], dtype=np.int64)
-    if n_per_class is not None:
-        keep = balanced_subsample(labels, int(n_per_class), random_state=random_state)
-        paths, labels = [paths[i] for i in keep], labels[keep]
-    images = []
-    for f in paths:
-        try:
-            with Image.open(f) as img:
-                images.append(np.asarray(img.convert("RGB"), dtype=np.uint8))
-        except (UnidentifiedImageError, OSError, ValueError) as exc:
-            raise SchemaError(f"cannot read image {f}: {exc}") from exc
-    logger.info("read %d images in %d classes from %s", len(images), len(classes), path)
-    return images, labels, classes
+    task = TaskInput.from_folder(root, empty_classes="error")
+    keep = (np.arange(len(task.labels)) if n_per_class is None
+            else balanced_subsample(task.labels, int(n_per_class), random_state=random_state))
+    images = [np.asarray(img, dtype=np.uint8) for img in task.load(keep)]
+    logger.info("read %d images in %d classes from %s", len(images), len(task.class_names), root)
+    return images, task.labels[keep], task.class_names
 

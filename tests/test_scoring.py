@@ -90,7 +90,7 @@ def test_load_image_folder_errors(tmp_path):
     with pytest.raises(SchemaError, match=r"^no images found in .*empty"):
         load_image_folder(tmp_path / "empty")
     one = _write_folder(tmp_path / "one", classes=("only",))
-    with pytest.raises(SchemaError, match=r"has a single class folder \('only'\); at least 2 classes are needed"):
+    with pytest.raises(SchemaError, match=r"has a single class folder with images \('only'\); at least 2 classes are needed"):
         load_image_folder(one)
     gap = _write_folder(tmp_path / "gap")
     (gap / "zebra").mkdir()

@@ -116,13 +116,18 @@ class TaskInput:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_folder(cls, root: str | os.PathLike[str], *, task_id: str | None = None) -> TaskInput:
-        """An ImageFolder directory: one sub-folder per class (sorted names = class names)."""
+    def from_folder(cls, root: str | os.PathLike[str], *, task_id: str | None = None,
+                    empty_classes: str = "ignore") -> TaskInput:
+        """An ImageFolder directory: one sub-folder per class (sorted names = class names).
+
+        ``empty_classes``: a class folder without images is skipped with a warning (``"ignore"``, right
+        for a query) or is an error (``"error"``, right for training and scoring, where it is a mistake).
+        """
         path = Path(root)
         if not path.exists():
-            raise FileNotFoundError(errno.ENOENT, "task folder not found", str(path))
+            raise FileNotFoundError(errno.ENOENT, "image folder not found", str(path))
         if not path.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, "task folder is not a directory", str(path))
+            raise NotADirectoryError(errno.ENOTDIR, "image folder is not a directory", str(path))
         classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
         files = {c: sorted(f for f in (path / c).rglob("*") if _is_image(f)) for c in classes}
         if not any(files.values()):
@@ -133,6 +138,8 @@ class TaskInput:
             raise SchemaError(f"no images found in {path} (expected one sub-folder per class holding "
                               f"{', '.join(IMAGE_EXTENSIONS[:4])}... files)")
         empty = [c for c in classes if not files[c]]
+        if empty and empty_classes == "error":
+            raise SchemaError(f"class folder(s) without images in {path}: {', '.join(empty)}")
         if empty:
             logger.warning("%s: ignoring class folder(s) without images: %s", path, ", ".join(empty))
             classes = [c for c in classes if files[c]]

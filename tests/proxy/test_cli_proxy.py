@@ -98,7 +98,7 @@ def test_embed_tasks_is_resumable(tmp_path, capsys, cache_env):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--images", "/no/such/dir"], "error: task folder not found: /no/such/dir"),
+    (["--images", "/no/such/dir"], "error: image folder not found: /no/such/dir"),
     (["--classnames", "/no/such.txt"], "error: class-names file not found: /no/such.txt"),
     (["--task", "nosuchtask"], "error: no class names known for task 'nosuchtask'"),
     (["--task", "dtd", "--classnames", "x"], "error: give only one of --task, --observed, --images, --classnames"),

@@ -55,7 +55,7 @@ def test_grayscale_and_rgba_become_rgb(tmp_path):
 def test_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError) as e:
         TaskInput.from_folder(tmp_path / "nope")
-    assert e.value.strerror == "task folder not found" and e.value.filename.endswith("nope")
+    assert e.value.strerror == "image folder not found" and e.value.filename.endswith("nope")
 
 
 def test_no_images(tmp_path):
