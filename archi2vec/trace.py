@@ -58,7 +58,7 @@ class TraceResult:
 
 
 def _import_timm() -> Any:
-    from fennec._torch_compat import ensure_torchvision
+    from archi2vec._torch_compat import ensure_torchvision
 
     ensure_torchvision()
     import timm

@@ -75,6 +75,36 @@ def atomic_directory(target: str | os.PathLike[str], *, overwrite: bool = True) 
         raise
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary file path next to ``path``; on success it replaces ``path`` in one rename
+    (with the usual permissions), on failure it is removed. The single-file twin of
+    :func:`atomic_directory`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | os.PathLike[str], obj) -> None:
+    """Write JSON atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, allow_nan=True) + "\n")
+
+
 def write_arrays(path: Path, arrays: Mapping[str, np.ndarray], metadata_: Mapping[str, str] | None = None) -> None:
     from safetensors.numpy import save_file
 
@@ -118,35 +148,52 @@ def _json_default(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def read_manifest(directory: str | os.PathLike[str], *, expected_kind: str | None = None, verify: bool = True) -> dict:
-    """Read and check a manifest: format, version, kind, and (``verify``) every file's checksum."""
+def read_manifest(
+    directory: str | os.PathLike[str],
+    *,
+    expected_kind: str | None = None,
+    verify: bool = True,
+    format: str = FORMAT,
+    max_version: int = FORMAT_VERSION,
+    what: str = "artifact",
+    written_by: str = "fennec fit",
+) -> dict:
+    """Read and check a manifest: format, version, kind, and (``verify``) every file's checksum.
+
+    Shared by artifacts (``format="fennec-artifact"``) and benchmark releases (``"fennec-benchmark"``);
+    ``what`` and ``written_by`` only word the errors.
+    """
     directory = Path(directory)
     if not directory.exists():
-        raise ArtifactError(f"{directory}: artifact directory not found")
+        raise ArtifactError(f"{directory}: {what} directory not found")
     if not directory.is_dir():
-        raise ArtifactError(f"{directory}: is not a directory (an artifact is a directory written by 'fennec fit')")
+        raise ArtifactError(f"{directory}: is not a directory (a {what} is a directory written by '{written_by}')")
     path = directory / MANIFEST
     if not path.exists():
-        raise ArtifactError(f"{directory}: no {MANIFEST}; not a Fennec artifact")
+        raise ArtifactError(f"{directory}: no {MANIFEST}; not a Fennec {what} ('{written_by}' writes one)")
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{path}: corrupt manifest ({exc})") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ArtifactError(f"{path}: not a Fennec artifact manifest (format={manifest.get('format') if isinstance(manifest, dict) else None!r})")
+    got = manifest.get("format") if isinstance(manifest, dict) else None
+    if got != format:
+        raise ArtifactError(f"{path}: not a Fennec {what} manifest (format={got!r}, expected {format!r})")
     version = manifest.get("format_version")
     if not isinstance(version, int):
         raise ArtifactError(f"{path}: corrupt manifest (format_version={version!r})")
-    if version > FORMAT_VERSION:
+    if version > max_version:
         raise ArtifactError(
-            f"{path}: format_version {version} is newer than this Fennec supports ({FORMAT_VERSION}); upgrade fennec")
+            f"{path}: format_version {version} is newer than this Fennec supports ({max_version}); upgrade fennec")
     if expected_kind is not None and manifest.get("kind") != expected_kind:
         raise ArtifactError(f"{path}: holds a {manifest.get('kind')!r} artifact, expected {expected_kind!r}")
     if verify:
-        for name, digest in manifest.get("files", {}).items():
+        files = manifest.get("files")
+        if not isinstance(files, dict) or not files:
+            raise ArtifactError(f"{path}: corrupt manifest (no file checksums)")
+        for name, digest in files.items():
             fp = directory / name
-            if not fp.exists():
-                raise ArtifactError(f"{directory}: file {name} listed in the manifest is missing")
+            if not fp.is_file():
+                raise ArtifactError(f"{fp}: listed in the manifest but missing")
             if sha256_file(fp) != digest:
                 raise ArtifactError(f"{fp}: checksum mismatch (the file was modified or is corrupt)")
     return manifest

@@ -43,6 +43,7 @@ from fennec.artifacts import (
     atomic_directory,
     library_versions,
     read_arrays,
+    read_manifest,
     sha256_file,
     write_arrays,
 )
@@ -370,36 +371,12 @@ class BenchmarkRelease:
 
 def verify_benchmark(path: str | os.PathLike[str]) -> dict:
     """Check the manifest's format and the sha256 of every file it lists; return the manifest."""
-    path = Path(path)
-    if not path.is_dir():
-        raise ArtifactError(f"{path}: benchmark release directory not found")
-    mpath = path / MANIFEST
-    if not mpath.is_file():
-        raise ArtifactError(f"{path}: no {MANIFEST}; not a Fennec benchmark release (fennec export-benchmark)")
-    try:
-        manifest = json.loads(mpath.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"{mpath}: corrupt manifest ({exc})") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        got = manifest.get("format") if isinstance(manifest, dict) else None
-        raise ArtifactError(f"{mpath}: not a Fennec benchmark manifest (format={got!r})")
-    version = manifest.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ArtifactError(f"{mpath}: format_version {version!r} is not supported (this Fennec reads up to "
-                            f"{FORMAT_VERSION}); upgrade fennec")
-    files = manifest.get("files")
-    if not isinstance(files, dict) or not files:
-        raise ArtifactError(f"{mpath}: corrupt manifest (no file checksums)")
-    for name, digest in files.items():
-        fp = path / name
-        if not fp.is_file():
-            raise ArtifactError(f"{fp}: listed in the manifest but missing")
-        if sha256_file(fp) != digest:
-            raise ArtifactError(f"{fp}: checksum mismatch (sha256 differs from the manifest; the file was "
-                                "modified or is corrupt)")
+    manifest = read_manifest(path, format=FORMAT, max_version=FORMAT_VERSION, what="benchmark release",
+                             written_by="fennec export-benchmark")
+    files = manifest["files"]
     for name in manifest.get("histories", {}).values():
         if name.get("file") not in files:
-            raise ArtifactError(f"{mpath}: history file {name.get('file')} has no checksum")
+            raise ArtifactError(f"{Path(path) / MANIFEST}: history file {name.get('file')} has no checksum")
     return manifest
 
 

@@ -23,7 +23,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ import numpy.typing as npt
 
 from fennec._optional import MissingPackageError as MissingPackageError
 from fennec._optional import require
+from fennec.artifacts import atomic_path, sha256_file
 from fennec.errors import FennecError, SchemaError, UnknownIdError
 
 if TYPE_CHECKING:
@@ -220,12 +220,8 @@ def resolve_model(
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
-    """sha256 hex digest of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    """sha256 hex digest of a file's bytes (:func:`fennec.artifacts.sha256_file`)."""
+    return sha256_file(path)
 
 
 def state_dict_sha256(module: torch.nn.Module) -> str:
@@ -400,13 +396,7 @@ def _write_cache(path: Path, feats: np.ndarray, probs: np.ndarray | None, meta: 
     arrays: dict[str, np.ndarray] = {"features": feats, "meta": np.array(json.dumps(meta, sort_keys=True))}
     if probs is not None:
         arrays["probs"] = probs
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
     logger.debug("cached features in %s", path)
 

@@ -262,10 +262,10 @@ def evaluate(
         results = evaluate_history(hist, side=side, config=cfg, task_embeddings=emb)
         summary = summarize(results)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp")
-        results.to_csv(tmp, index=False)
-        tmp.replace(out)
+        from fennec.artifacts import atomic_path
+
+        with atomic_path(out) as tmp:
+            results.to_csv(tmp, index=False)
     if markdown is not None:
         from fennec.benchmark_eval import results_markdown
 

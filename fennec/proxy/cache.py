@@ -12,12 +12,12 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from fennec.artifacts import atomic_path
 from fennec.proxy.base import TaskEmbedding, identity_key
 
 logger = logging.getLogger(__name__)
@@ -70,13 +70,7 @@ class EmbeddingCache:
         self.root.mkdir(parents=True, exist_ok=True)
         meta = {"format": CACHE_FORMAT, "identity": emb.identity, "task_id": emb.task_id, "n_items": emb.n_items,
                 "meta": emb.meta}
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=self.root)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, vector=np.asarray(emb.vector, np.float32),
-                         meta=np.array(json.dumps(meta, sort_keys=True, default=str)))
-            os.replace(tmp, self.path(key))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(self.path(key)) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, vector=np.asarray(emb.vector, np.float32),
+                     meta=np.array(json.dumps(meta, sort_keys=True, default=str)))
         return self.path(key)

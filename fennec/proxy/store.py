@@ -115,7 +115,7 @@ class TaskEmbeddings:
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike[str], *, sidecar: bool = True) -> Path:
-        from fennec.artifacts import write_arrays
+        from fennec.artifacts import atomic_path, write_arrays
 
         path = Path(path)
         if path.suffix != ".safetensors":
@@ -124,10 +124,8 @@ class TaskEmbeddings:
         meta = {"format": FORMAT, "task_ids": json.dumps(self.task_ids),
                 "identity": json.dumps(self.identity, sort_keys=True, default=str),
                 "meta": json.dumps(self.meta, sort_keys=True, default=str)}
-        tmp = path.with_name(f".{path.name}.tmp")
-        write_arrays(tmp, {"vectors": self.vectors.astype(np.float32)}, meta)
-        os.replace(tmp, path)
-        os.chmod(path, 0o644)
+        with atomic_path(path) as tmp:
+            write_arrays(tmp, {"vectors": self.vectors.astype(np.float32)}, meta)
         if sidecar:
             side = {"format": FORMAT, "file": path.name, "n_tasks": len(self), "dim": self.dim,
                     "identity": self.identity, "identity_key": identity_key(self.identity) if self.identity else None,

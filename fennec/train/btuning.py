@@ -42,8 +42,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fennec.artifacts import write_json
 from fennec.errors import FennecError, SchemaError, UnknownIdError
-from fennec.train._io import write_json
 from fennec.train.config import BTuningConfig
 from fennec.train.data import TaskData, as_task_data, data_config, preprocess, stratified_split
 from fennec.train.loop import LAST, deterministic_cpu, run_loop

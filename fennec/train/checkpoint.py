@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fennec.artifacts import atomic_path
 from fennec.errors import ArtifactError
-from fennec.train._io import atomic_path
 
 if TYPE_CHECKING:
     import torch

@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fennec.artifacts import write_json
 from fennec.errors import ArtifactError
-from fennec.train._io import write_json
 from fennec.train.checkpoint import load_checkpoint, save_checkpoint
 from fennec.train.config import BTuningConfig
 

@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
+from fennec.artifacts import atomic_path
 from fennec.errors import SchemaError
 from fennec.history import KNOWN_METRICS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
-from fennec.train._io import atomic_path
 
 logger = logging.getLogger(__name__)
 

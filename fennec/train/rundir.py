@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fennec.artifacts import atomic_path
 from fennec.errors import ArtifactError, SchemaError
-from fennec.train._io import atomic_path
 from fennec.train.loop import HISTORY
 from fennec.train.teachers import FittedTeachers
 
