@@ -71,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``fennec`` script; returns the exit code."""
     _register()
     args = sys.argv[1:] if argv is None else list(argv)
-    verbose = sum(a.count("v") for a in args if a.startswith("-") and not a.startswith("--") and set(a[1:]) == {"v"})
-    verbose += args.count("--verbose")
+    _STATE["verbose"] = 0  # set by the root callback once the options are parsed
     try:
         app(args=args, prog_name="fennec", standalone_mode=False)
     except _EXIT as exc:
@@ -84,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         exc.show()
         return int(getattr(exc, "exit_code", 2))
     except (FennecError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
-        if verbose:
+        if _STATE["verbose"]:
             traceback.print_exc()
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1

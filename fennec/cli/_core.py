@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from fennec.cli import app
-from fennec.errors import SchemaError
+from fennec.errors import FennecError, SchemaError
 
 logger = logging.getLogger("fennec.cli")
 
@@ -251,8 +251,8 @@ def evaluate(
             raise SchemaError("--histories applies to --benchmark only")
         hist = _load_history(history or "sfda", metric)
         try:
-            side = model_side_table(hist.model_ids)
-        except Exception:  # a user history with ids unknown to the shipped models table
+            side = model_side_table(hist.model_ids)  # unknown ids get NaN rows
+        except FennecError:  # no shipped models table (FENNEC_DATA_DIR elsewhere)
             side = None
         emb = None
         if "proxy" in protocols:

@@ -119,13 +119,12 @@ class _Rows:
         self.rows.append(row)
 
 
-def _baselines(rows: _Rows, protocol, task, truth, prior, side, rng, cfg, *, k=np.nan, mask=None) -> None:
-    sel = np.ones(len(truth), bool) if mask is None else mask
+def _baselines(rows: _Rows, protocol, task, truth, prior, side, rng, cfg, *, k=np.nan) -> None:
     if prior is not None:
-        rows.add(protocol, task, "history_prior", prior[sel], truth[sel], k=k)
+        rows.add(protocol, task, "history_prior", prior, truth, k=k)
     for name, vec in side.items():
-        rows.add(protocol, task, name, vec[sel], truth[sel], k=k)
-    rows.add_random(protocol, task, truth[sel], rng, cfg.n_random, k=k)
+        rows.add(protocol, task, name, vec, truth, k=k)
+    rows.add_random(protocol, task, truth, rng, cfg.n_random, k=k)
 
 
 _COLD_METHODS = ("fennec", "fennec_noarch")
