@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -54,15 +55,19 @@ def archi2vec_vectors(archs: Sequence[str | None]) -> tuple[Array, np.ndarray]:
     return out, known
 
 
+@lru_cache(maxsize=4)
 def catalogue_pca(n_components: int = 8) -> tuple[Array, Array]:
-    """``(mean, components)`` of a PCA of the whole archi2vec catalogue."""
+    """``(mean, components)`` of a PCA of the whole archi2vec catalogue (computed once per process;
+    the arrays are read-only)."""
     import archi2vec
 
     _, vectors, _ = archi2vec.load_catalogue()
     V = vectors.astype(np.float64)
     mean = V.mean(axis=0)
     _, _, vt = np.linalg.svd(V - mean, full_matrices=False)
-    return mean, vt[:n_components]
+    comps = vt[:n_components].copy()
+    mean.flags.writeable = comps.flags.writeable = False
+    return mean, comps
 
 
 @dataclass
