@@ -50,7 +50,7 @@ def bench_index(sizes, repeats, threads):
     import faiss
     import numpy as np
 
-    from fennec.index import ModelIndex, topk_inner_product
+    from fennec.subspace.index import ModelIndex, topk_inner_product
 
     faiss.omp_set_num_threads(threads)
     rng = np.random.default_rng(0)
@@ -105,9 +105,9 @@ def reference_als(rows, cols, vals, shape, rank, l2, bias_l2, iters, seed=0):
 def bench_fit(repeats, quick):
     import numpy as np
 
-    from fennec.datasets import load_history
-    from fennec.history import TaskScaler
-    from fennec.subspace import TransferSubspace, als_fit
+    from fennec.data.shipped import load_history
+    from fennec.history.table import TaskScaler
+    from fennec.subspace.factorization import TransferSubspace, als_fit
 
     print("\n== subspace fit ==")
     print(f"{'matrix':<34} {'rank':>4} {'iters':>5} {'ours s':>8} {'ours s/iter':>11} {'ref s/iter':>10} {'ref/ours':>9}")

@@ -47,7 +47,7 @@ import logging  # noqa: E402
 
 import torch  # noqa: E402
 
-from fennec.example_data import load_example_task  # noqa: E402
+from fennec.data.examples import load_example_task  # noqa: E402
 from fennec.train import BTuningConfig, btune, finetune  # noqa: E402
 
 TARGET = "efficientnet-lite0"

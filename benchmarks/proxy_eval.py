@@ -30,14 +30,14 @@ import warnings  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from fennec.datasets import load_history  # noqa: E402
+from fennec.data.shipped import load_history  # noqa: E402
 from fennec.evaluation import EvalConfig  # noqa: E402
 from fennec.evaluation.baselines import history_prior  # noqa: E402
 from fennec.evaluation.rankmetrics import kendall_tau, weighted_tau  # noqa: E402
-from fennec.history import TaskScaler  # noqa: E402
-from fennec.projection import METHODS, TaskProjector  # noqa: E402
+from fennec.history.table import TaskScaler  # noqa: E402
 from fennec.proxy import load_shipped_text_embeddings  # noqa: E402
-from fennec.subspace import TransferSubspace  # noqa: E402
+from fennec.proxy.projector import METHODS, TaskProjector  # noqa: E402
+from fennec.subspace.factorization import TransferSubspace  # noqa: E402
 
 METRICS = {"kendall_tau": "Kendall", "weighted_tau_scipy": "wtau(scipy)", "weighted_tau_truth": "wtau(truth)"}
 

@@ -39,8 +39,8 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from fennec.example_data import load_example_task  # noqa: E402
-from fennec.features import extract_features, load_efficientnet_lite  # noqa: E402
+from fennec.backbone.features import extract_features, load_efficientnet_lite  # noqa: E402
+from fennec.data.examples import load_example_task  # noqa: E402
 from fennec.transferability import METRICS, leep, nce  # noqa: E402
 
 

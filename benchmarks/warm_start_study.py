@@ -15,9 +15,9 @@ Methods:
 ``bayes_r1``        the previous best: rank-1 subspace (l2=0.3), free offset, task vector with a Gaussian
                     prior from the training task vectors, noise = 2 x training residual variance,
                     revealed scores divided by the median training std.
-``gauss``           fennec.warmstart.gaussian_fold_in, lam=1 (conditional Gaussian over models).
-``mixture``         fennec.warmstart.task_mixture_fold_in, tau=1 (soft nearest training task).
-``fold_in``         fennec.warmstart.fold_in, lam=1, tau=1 (sum of the two standardised predictions).
+``gauss``           fennec.query.warmstart.gaussian_fold_in, lam=1 (conditional Gaussian over models).
+``mixture``         fennec.query.warmstart.task_mixture_fold_in, tau=1 (soft nearest training task).
+``fold_in``         fennec.query.warmstart.fold_in, lam=1, tau=1 (sum of the two standardised predictions).
 ``fold_in_nested``  fold_in with (lam, tau) chosen per held-out task from LAMS x TAUS by running the same
                     strict protocol (k in 3, 5; ``--inner-draws`` draws) on the training columns only.
 
@@ -37,15 +37,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from fennec.history import History, TaskScaler
-from fennec.subspace import TransferSubspace
-from fennec.warmstart import (
+from fennec.history.table import History, TaskScaler
+from fennec.query.warmstart import (
     column_moments,
     complete_columns,
     fold_in,
     gaussian_fold_in,
     task_mixture_fold_in,
 )
+from fennec.subspace.factorization import TransferSubspace
 
 LAMS = (0.3, 1.0, 3.0)
 TAUS = (0.5, 1.0, 2.0)

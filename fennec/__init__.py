@@ -12,19 +12,19 @@ try:
 except _metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0+local"
 
-from fennec.datasets import (
+from fennec.data.shipped import (
     DEFAULT_HISTORY as DEFAULT_HISTORY,
 )
-from fennec.datasets import (
+from fennec.data.shipped import (
     list_histories as list_histories,
 )
-from fennec.datasets import (
+from fennec.data.shipped import (
     load_history as load_history,
 )
-from fennec.datasets import (
+from fennec.data.shipped import (
     load_models as load_models,
 )
-from fennec.datasets import (
+from fennec.data.shipped import (
     load_tasks as load_tasks,
 )
 from fennec.errors import (
@@ -42,9 +42,9 @@ from fennec.errors import (
 from fennec.errors import (
     UnknownIdError as UnknownIdError,
 )
-from fennec.history import History as History
-from fennec.history import TaskScaler as TaskScaler
-from fennec.index import ModelIndex as ModelIndex
-from fennec.recommender import Recommender as Recommender
-from fennec.recommender import RecommenderConfig as RecommenderConfig
-from fennec.subspace import TransferSubspace as TransferSubspace
+from fennec.history.table import History as History
+from fennec.history.table import TaskScaler as TaskScaler
+from fennec.query.recommender import Recommender as Recommender
+from fennec.query.recommender import RecommenderConfig as RecommenderConfig
+from fennec.subspace.factorization import TransferSubspace as TransferSubspace
+from fennec.subspace.index import ModelIndex as ModelIndex

@@ -122,7 +122,7 @@ def plot_predicted_vs_true(predictions: pd.DataFrame, ax=None, *, title: str | N
     Parameters
     ----------
     predictions : DataFrame
-        ``task_id, predicted, true`` (e.g. :func:`fennec.benchmark_eval.heldout_predictions`).
+        ``task_id, predicted, true`` (e.g. :func:`fennec.release.evaluate.heldout_predictions`).
     """
     from fennec.evaluation.rankmetrics import kendall_tau
 

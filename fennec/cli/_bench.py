@@ -26,11 +26,11 @@ def export_benchmark(
     draws: Annotated[int, typer.Option("--draws", help="Warm-start draws per task and k.")] = 10,
 ) -> None:
     """Freeze the shipped histories, tables, task embeddings and protocol splits into a checksummed release."""
-    from fennec.benchmark import export_benchmark as export
+    from fennec.release.export import export_benchmark as export
 
     names = [h.strip() for h in histories.split(",") if h.strip()] if histories else None
     path = export(out, histories=names, seed=seed, n_draws=draws)
-    from fennec.benchmark import verify_benchmark
+    from fennec.release.export import verify_benchmark
 
     m = verify_benchmark(path)
     typer.echo(f"wrote benchmark release {path}: {len(m['histories'])} histories "
@@ -124,7 +124,7 @@ def plot_subspace_cmd(
 ) -> None:
     """2-D map (PCA) of the artifact's model vectors and task directions."""
     _check_png(out)
-    from fennec.recommender import Recommender
+    from fennec.query.recommender import Recommender
 
     rec = Recommender.load(artifact)
     _agg()

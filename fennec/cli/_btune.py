@@ -140,12 +140,12 @@ def _saved_run(out: Path) -> dict[str, Any]:
 
 def _load_data(inputs: dict[str, Any]) -> Any:
     if inputs["data"] is not None:
-        from fennec.scoring import load_image_folder
+        from fennec.transferability.scoring import load_image_folder
 
         images, labels, names = load_image_folder(inputs["data"], n_per_class=inputs["per_class"],
                                                   random_state=inputs["data_seed"])
         return _Folder(images, labels, names, Path(inputs["data"]).name)
-    from fennec.example_data import load_example_task
+    from fennec.data.examples import load_example_task
 
     return load_example_task(inputs["example_task"], n_per_class=inputs["per_class"],
                              random_state=inputs["data_seed"])

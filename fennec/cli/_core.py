@@ -42,7 +42,7 @@ def emit(df, fmt: Format, *, float_format: str = "{:.4g}") -> None:
 
 
 def _load_history(history: str, metric: str | None):
-    from fennec.datasets import load_history
+    from fennec.data.shipped import load_history
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # HistoryWarning is also logged
@@ -85,7 +85,7 @@ def fit(
         "--projector", help="collective, mixture, ridge, kernel_ridge or random_forest.")] = "collective",
 ) -> None:
     """Fit the transfer subspace on a history and write an artifact directory."""
-    from fennec.recommender import Recommender, RecommenderConfig
+    from fennec.query.recommender import Recommender, RecommenderConfig
 
     def parse(value: str, name: str, kind):
         if value == "auto":
@@ -154,7 +154,7 @@ def query(
 ) -> None:
     """Rank models for a task: a known task id, a new task's images or class names, a warm-start task
     (--observed), or with none of these, the prior."""
-    from fennec.recommender import Recommender
+    from fennec.query.recommender import Recommender
 
     given = [name for name, v in (("--task", task), ("--observed", observed), ("--images", images),
                                   ("--classnames", classnames)) if v]
@@ -198,8 +198,8 @@ def query(
     if fallback and not (candidates and images):
         raise SchemaError("--fallback needs --candidates and --images (a labelled ImageFolder)")
     if candidates and fallback:
-        from fennec.candidates import metric_fallback
-        from fennec.scoring import load_image_folder
+        from fennec.query.candidates import metric_fallback
+        from fennec.transferability.scoring import load_image_folder
 
         probe, labels, _ = load_image_folder(images, n_per_class=max(1, max_images // 2), random_state=seed)
         ranking = metric_fallback(rec, ranking, candidates.split(","), probe, labels, metric=fallback,
@@ -229,14 +229,14 @@ def evaluate(
     markdown: Path = typer.Option(None, "--markdown", help="Also write the summary as markdown tables to this file."),
 ) -> None:
     """Evaluate Fennec beside the baselines on a history or a benchmark release (per task, then averaged)."""
-    from fennec.datasets import model_side_table
+    from fennec.data.shipped import model_side_table
     from fennec.evaluation import EvalConfig, evaluate_history, per_task_table, summarize
 
     protocols = tuple(p.strip() for p in protocol.split(",") if p.strip())
     cfg = EvalConfig(protocols=protocols, n_draws=draws, seed=seed)
     if benchmark is not None:
-        from fennec.benchmark import load_benchmark
-        from fennec.benchmark_eval import evaluate_benchmark, summarize_benchmark
+        from fennec.release.evaluate import evaluate_benchmark, summarize_benchmark
+        from fennec.release.export import load_benchmark
 
         if history is not None or metric is not None:
             raise SchemaError("--benchmark evaluates the release's own histories: give --histories NAMES, "
@@ -267,7 +267,7 @@ def evaluate(
         with atomic_path(out) as tmp:
             results.to_csv(tmp, index=False)
     if markdown is not None:
-        from fennec.benchmark_eval import results_markdown
+        from fennec.release.evaluate import results_markdown
 
         title = (f"Results of benchmark release {benchmark.name or benchmark}" if benchmark is not None
                  else f"Results on {history or 'sfda'}")
@@ -340,7 +340,7 @@ def histories(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> Non
     """List the shipped fine-tuning histories."""
     import pandas as pd
 
-    from fennec.datasets import DEFAULT_HISTORY, list_histories, load_history
+    from fennec.data.shipped import DEFAULT_HISTORY, list_histories, load_history
 
     rows = []
     for name in list_histories():

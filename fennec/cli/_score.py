@@ -41,7 +41,7 @@ def score(
     """Rank models by a transferability metric on labelled images (no history needed)."""
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from fennec.scoring import load_image_folder, score_models
+    from fennec.transferability.scoring import load_image_folder, score_models
 
     if (images is None) == (example_task is None):
         raise typer.BadParameter("give exactly one of --images DIR or --example-task NAME")
@@ -51,7 +51,7 @@ def score(
     if images is not None:
         probe, labels, _ = load_image_folder(images, n_per_class=n_per_class, random_state=seed)
     else:
-        from fennec.example_data import load_example_task
+        from fennec.data.examples import load_example_task
 
         task = load_example_task(example_task, n_per_class=n_per_class, random_state=seed)
         probe, labels = task.images, task.labels

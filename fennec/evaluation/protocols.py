@@ -8,12 +8,12 @@ Protocols
            With no task information, Fennec's ranking is the subspace's model prior ``mu + b_i``.
 ``proxy``  leave-one-task-out with a task proxy: as ``loto``, but the held-out task is placed by its
            proxy embedding (e.g. the text proxy of its class names) through a
-           :class:`~fennec.projection.TaskProjector` fitted on the training tasks' embeddings; a task
+           :class:`~fennec.proxy.projector.TaskProjector` fitted on the training tasks' embeddings; a task
            farther than the projector's threshold from every training task falls back to the cold
            prediction, as :meth:`Recommender.rank_embedding` does. Needs ``task_embeddings``.
 ``warm``   warm start: as ``loto``, then ``k`` randomly chosen models of the held-out task are revealed
            (k = 1, 3, 5; ``n_draws`` draws); models not revealed are ranked. ``fennec`` is the
-           recommender's warm start (:mod:`fennec.warmstart`: conditional Gaussian over the completed
+           recommender's warm start (:mod:`fennec.query.warmstart`: conditional Gaussian over the completed
            task columns + soft nearest-task mixture); ``fennec_subspace`` the subspace-only fold-in
            (:meth:`TransferSubspace.fold_in_task`), reported for comparison.
 ``lomo``   leave-one-model-out (a cold model): each model's whole row is held out and predicted from its
@@ -41,9 +41,9 @@ from fennec.errors import SchemaError
 from fennec.evaluation.baselines import history_prior, side_baselines
 from fennec.evaluation.rankmetrics import METRIC_COLUMNS, ranking_metrics
 from fennec.evaluation.splits import make_splits
-from fennec.history import History, TaskScaler
-from fennec.subspace import TransferSubspace
-from fennec.warmstart import column_moments, complete_columns, fold_in
+from fennec.history.table import History, TaskScaler
+from fennec.query.warmstart import column_moments, complete_columns, fold_in
+from fennec.subspace.factorization import TransferSubspace
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def _cold_predict(Y, held, side, cfg, fit, arch=None) -> dict[str, np.ndarray]:
     ``[b_i, u_i]``; the held models get ``mu + b + c_j + u . v_j``. ``fennec`` uses archi2vec + params,
     GMACs, ImageNet top-1, pre-training; ``fennec_noarch`` the same without archi2vec.
     """
-    from fennec.coldstart import (
+    from fennec.zoo.placement import (
         ModelFeaturizer,
         StoredVectorsFeaturizer,
         fit_placement,
@@ -171,7 +171,7 @@ def _cold_predict(Y, held, side, cfg, fit, arch=None) -> dict[str, np.ndarray]:
 
 def _proxy_prediction(sub, Z, E_train, has_emb, query, cfg):
     """Cold-task prediction from a proxy embedding (None with fewer than 3 embedded training tasks)."""
-    from fennec.projection import TaskProjector
+    from fennec.proxy.projector import TaskProjector
 
     idx = np.flatnonzero(has_emb)
     if len(idx) < 3:
@@ -206,7 +206,7 @@ def evaluate_history(
     Parameters
     ----------
     side : DataFrame, optional
-        The models side table (``fennec.datasets.model_side_table``) in ``history.model_ids`` order, used by
+        The models side table (``fennec.data.shipped.model_side_table``) in ``history.model_ids`` order, used by
         the ImageNet top-1 / params baselines and by the cold-model protocols.
     config : EvalConfig, optional
     splits : dict, optional

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from fennec.errors import SchemaError
-from fennec.history import History
+from fennec.history.table import History
 
 WARM_K = (1, 3, 5)
 N_DRAWS = 10

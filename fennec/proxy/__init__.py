@@ -7,7 +7,7 @@ first embeds something.
 - :mod:`fennec.proxy.text`: class names through the packaged all-MiniLM-L6-v2 (:class:`TextProxy`);
 - :mod:`fennec.proxy.timm_proxy`: any timm image model (:class:`TimmProxy`; EfficientNet-Lite offline);
 - :mod:`fennec.proxy.openclip`: CLIP image + text towers (:class:`OpenCLIPProxy`);
-- :mod:`fennec.proxy.inputs`: folders, CSVs, arrays, benchmark ids; class-balanced probe sampling;
+- :mod:`fennec.data.inputs`: folders, CSVs, arrays, benchmark ids; class-balanced probe sampling;
 - :mod:`fennec.proxy.cache`: the on-disk embedding cache;
 - :mod:`fennec.proxy.store`: sets of task embeddings on disk, the shipped text embeddings;
 - :mod:`fennec.proxy.embed`: proxy specs, :func:`embed_input`, the ImageNet-label bridge.
@@ -15,6 +15,7 @@ first embeds something.
 
 from __future__ import annotations
 
+from fennec.data.inputs import TaskInput as TaskInput
 from fennec.proxy.base import (
     DEFAULT_TEMPLATE as DEFAULT_TEMPLATE,
 )
@@ -49,7 +50,6 @@ from fennec.proxy.embed import (
 from fennec.proxy.embed import (
     proxy_for_identity as proxy_for_identity,
 )
-from fennec.proxy.inputs import TaskInput as TaskInput
 from fennec.proxy.store import TaskEmbeddings as TaskEmbeddings
 from fennec.proxy.store import load_shipped_text_embeddings as load_shipped_text_embeddings
 

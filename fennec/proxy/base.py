@@ -175,7 +175,7 @@ class ProxyEmbedder(ABC):
         if not self.has_images:
             raise FennecError(f"proxy {describe_identity(self.identity)} cannot embed images "
                               "(it is a text proxy; give class names instead)")
-        from fennec.proxy.inputs import to_pil_rgb
+        from fennec.data.inputs import to_pil_rgb
 
         imgs = [to_pil_rgb(im, name=f"image {i}") for i, im in enumerate(images)]
         if not imgs:

@@ -36,10 +36,10 @@ from typing import Any
 
 import numpy as np
 
+from fennec.data.inputs import TaskInput
 from fennec.errors import SchemaError
 from fennec.proxy.base import ProxyEmbedder, TaskEmbedding, identity_key, l2_normalise
 from fennec.proxy.cache import EmbeddingCache
-from fennec.proxy.inputs import TaskInput
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ def bridge_embedding(
     The result carries the *text* proxy's identity (it lives in that space); ``meta`` records the image
     proxy and the ImageNet classes used.
     """
-    from fennec.datasets import load_classnames
+    from fennec.data.shipped import load_classnames
 
     if not task.has_images:
         raise SchemaError(f"{task.source or task.task_id}: the ImageNet-label bridge needs images")

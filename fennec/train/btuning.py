@@ -23,7 +23,7 @@ A run directory (``run_dir=``) holds ::
     checkpoints/best.safetensors    the best epoch's weights
     model.safetensors               the returned model (best validation epoch)
     summary.json                    written last: a run without it was interrupted (resume it)
-    feature_cache/                  teachers' features (``fennec.features`` cache)
+    feature_cache/                  teachers' features (``fennec.backbone.features`` cache)
 
 Every file is written atomically (temporary file + rename).
 """
@@ -148,14 +148,14 @@ def btune(
     Parameters
     ----------
     target : str or torch.nn.Module
-        A model spec of :func:`fennec.features.resolve_model` (timm name -- random weights --,
+        A model spec of :func:`fennec.backbone.features.resolve_model` (timm name -- random weights --,
         ``name@weights.pth``, ``efficientnet-lite{0,1,2}`` / ``efficientnet_lite{0,1,2}``) or a timm
         module (copied, never modified). Its classifier is replaced by a new C-class head.
     teachers : ranking or list
         A ranking (DataFrame or CSV path with a ``model_id`` column; its top ``config.top_k`` rows
         are used) or a list of model specs / :class:`~fennec.train.teachers.Teacher` (all used).
     train_data : path, (images, labels[, class_names]) or an object with ``images``, ``labels``
-        An ImageFolder directory, arrays, or e.g. :func:`fennec.example_data.load_example_task`.
+        An ImageFolder directory, arrays, or e.g. :func:`fennec.data.examples.load_example_task`.
     config : BTuningConfig, optional
     val_data : same forms as ``train_data``, optional
         Explicit validation data (labels must be in the training label space); by default a
@@ -226,7 +226,7 @@ def finetune(
 def _resolve_target(target: Any) -> tuple[torch.nn.Module, str, str]:
     import torch
 
-    from fennec.features import resolve_model
+    from fennec.backbone.features import resolve_model
 
     if isinstance(target, torch.nn.Module):
         net, model_id, identity = resolve_model(copy.deepcopy(target))

@@ -63,7 +63,7 @@ class TaskData:
 
     def sha256(self) -> str:
         """Hash of the images, labels and class names (a resumed run must see the same data)."""
-        from fennec.features import images_sha256
+        from fennec.backbone.features import images_sha256
 
         h = hashlib.sha256(images_sha256(self.images).encode())
         h.update(np.ascontiguousarray(self.labels, dtype=np.int64).tobytes())
@@ -77,7 +77,7 @@ def as_task_data(data: Any, *, what: str = "train_data", class_names: Sequence[s
     Parameters
     ----------
     data : path, (images, labels), (images, labels, class_names), or an object with ``images``
-        and ``labels`` attributes (e.g. :class:`fennec.example_data.ExampleTask`)
+        and ``labels`` attributes (e.g. :class:`fennec.data.examples.ExampleTask`)
         A path is read as an ImageFolder directory (one sub-folder per class).
     what : str
         Name used in error messages.
@@ -91,12 +91,12 @@ def as_task_data(data: Any, *, what: str = "train_data", class_names: Sequence[s
     SchemaError
         Wrong types or shapes, labels not matching the images, fewer than 2 classes.
     """
-    from fennec.features import _to_uint8_images
+    from fennec.backbone.features import _to_uint8_images
 
     names: Sequence[Any] | None = None
     task_id = "<array>"
     if isinstance(data, (str, os.PathLike)):
-        from fennec.scoring import load_image_folder
+        from fennec.transferability.scoring import load_image_folder
 
         images, labels, names = load_image_folder(data)
         task_id = Path(data).resolve().name
@@ -177,7 +177,7 @@ def stratified_split(labels: npt.ArrayLike, val_fraction: float, *, seed: int) -
 
 def data_config(net: torch.nn.Module, image_size: int | None) -> dict[str, Any]:
     """The model's timm data config, with the input size overridden by ``image_size``."""
-    from fennec.features import _timm
+    from fennec.backbone.features import _timm
 
     cfg = dict(_timm().data.resolve_model_data_config(net))
     if image_size is not None:
@@ -190,7 +190,7 @@ def preprocess(images: Sequence[np.ndarray], cfg: Mapping[str, Any]) -> torch.Te
     import torch
     from PIL import Image
 
-    from fennec.features import _timm
+    from fennec.backbone.features import _timm
 
     transform = _timm().data.create_transform(
         **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}, is_training=False)

@@ -108,7 +108,7 @@ def load_tuned_model(run_dir: str | os.PathLike[str]) -> tuple[torch.nn.Module, 
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    from fennec.features import _timm
+    from fennec.backbone.features import _timm
 
     path = Path(run_dir) / "model.safetensors"
     if not path.is_file():

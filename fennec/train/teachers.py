@@ -2,7 +2,7 @@
 
 Every teacher k is a frozen feature extractor f_k (pre-logits features, its own preprocessing). Its
 features on the training split are computed **once** (and cached on disk by
-:func:`fennec.features.extract_features`), then LogME on (features, training labels) gives
+:func:`fennec.backbone.features.extract_features`), then LogME on (features, training labels) gives
 
 - the teacher's score ``LogME_k`` and weight ``pi = softmax(LogME / T)``;
 - its posterior mean ``m_k`` (C x D_k), mapping its features to the C-dim label space.
@@ -48,7 +48,7 @@ class Teacher:
     Parameters
     ----------
     model : str or torch.nn.Module
-        A model spec of :func:`fennec.features.resolve_model` (timm name, ``name@weights.pth``,
+        A model spec of :func:`fennec.backbone.features.resolve_model` (timm name, ``name@weights.pth``,
         ``efficientnet-lite{0,1,2}`` or ``efficientnet_lite{0,1,2}``) or a built timm module.
     weights : path, optional
         Local weights file for a model given by name.
@@ -145,7 +145,7 @@ def teacher_weights(scores: npt.ArrayLike, temperature: float) -> npt.NDArray[np
 
 def normalize_model_spec(spec: str) -> str:
     """Accept ``efficientnet_lite1`` (and any case) for the packaged ``efficientnet-lite1``."""
-    from fennec.features import PACKAGED_MODELS
+    from fennec.backbone.features import PACKAGED_MODELS
 
     s = spec.strip()
     alias = s.lower().replace("_", "-")
@@ -250,7 +250,7 @@ def teacher_features(
 
     Computed once per run (and cached on disk with ``cache_dir``); the teachers stay frozen.
     """
-    from fennec.features import extract_features
+    from fennec.backbone.features import extract_features
 
     out = []
     train_images = [images[i] for i in train_idx]

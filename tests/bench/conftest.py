@@ -4,7 +4,7 @@ import warnings
 
 import pytest
 
-from fennec.benchmark import export_benchmark, load_benchmark
+from fennec.release.export import export_benchmark, load_benchmark
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +21,7 @@ def release(release_dir):
 @pytest.fixture(scope="session")
 def logme_loto(release):
     """Per-task loto results of the release evaluation (fast subspace configuration)."""
-    from fennec.benchmark_eval import evaluate_benchmark, quick_config
+    from fennec.release.evaluate import evaluate_benchmark, quick_config
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -11,15 +11,15 @@ import pandas as pd
 import pytest
 
 from fennec.artifacts import sha256_file
-from fennec.benchmark import load_benchmark, make_splits, verify_benchmark
-from fennec.benchmark_eval import evaluate_with_splits, quick_config, results_markdown
-from fennec.datasets import history_path, load_history, model_side_table
+from fennec.data.shipped import history_path, load_history, model_side_table
 from fennec.errors import ArtifactError, SchemaError
 from fennec.evaluation import evaluate_history
 from fennec.evaluation.rankmetrics import CONVENTIONS, ranking_metrics
-from fennec.history import TaskScaler
-from fennec.subspace import TransferSubspace
-from fennec.warmstart import column_moments, complete_columns, fold_in
+from fennec.history.table import TaskScaler
+from fennec.query.warmstart import column_moments, complete_columns, fold_in
+from fennec.release.evaluate import evaluate_with_splits, quick_config, results_markdown
+from fennec.release.export import load_benchmark, make_splits, verify_benchmark
+from fennec.subspace.factorization import TransferSubspace
 
 
 def _quiet_history(name):

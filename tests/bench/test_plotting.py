@@ -10,7 +10,6 @@ import pytest
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
-from fennec.benchmark_eval import heldout_predictions, quick_config  # noqa: E402
 from fennec.errors import SchemaError  # noqa: E402
 from fennec.plotting import (  # noqa: E402
     plot_per_task,
@@ -19,14 +18,15 @@ from fennec.plotting import (  # noqa: E402
     plot_subspace,
     save_figure,
 )
-from fennec.recommender import Recommender, RecommenderConfig  # noqa: E402
+from fennec.query.recommender import Recommender, RecommenderConfig  # noqa: E402
+from fennec.release.evaluate import heldout_predictions, quick_config  # noqa: E402
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
 def rec():
-    from fennec.datasets import load_history
+    from fennec.data.shipped import load_history
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -51,7 +51,7 @@ def test_plot_ranking(rec, tmp_path):
 
 
 def test_plot_predicted_vs_true(tmp_path):
-    from fennec.datasets import load_history
+    from fennec.data.shipped import load_history
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

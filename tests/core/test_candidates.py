@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fennec.datasets import load_history
+from fennec.data.shipped import load_history
 from fennec.errors import SchemaError
-from fennec.recommender import Recommender, RecommenderConfig
+from fennec.query.recommender import Recommender, RecommenderConfig
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +42,8 @@ def test_timm_weight_names_alias_history_models(sfda_rec):
 
 def test_placement_for_a_known_task_follows_its_profile(sfda_rec):
     """A placed model's score for a history task is its own predicted profile on that task."""
-    from fennec.coldstart import timm_side_table
-    from fennec.datasets import load_models
+    from fennec.data.shipped import load_models
+    from fennec.zoo.placement import timm_side_table
 
     profile = sfda_rec.placer_.profiles(timm_side_table(["convnext_tiny"], known=load_models()))[0]
     j = sfda_rec.task_ids.index("dtd")

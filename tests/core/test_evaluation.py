@@ -7,7 +7,7 @@ import pytest
 from fennec.errors import SchemaError
 from fennec.evaluation import EvalConfig, evaluate_history, per_task_table, summarize
 from fennec.evaluation.baselines import history_prior, model_side_features
-from fennec.history import History
+from fennec.history.table import History
 
 
 def planted_history(rng, n=24, m=8, r=2, frac=0.9, noise=0.05):

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from fennec.errors import SchemaError, UnknownIdError
-from fennec.history import History, HistoryWarning, TaskScaler
+from fennec.history.table import History, HistoryWarning, TaskScaler
 
 
 def frame(rows):

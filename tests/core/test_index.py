@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fennec.errors import NotFittedError, SchemaError, UnknownIdError
-from fennec.index import ModelIndex, topk_inner_product
+from fennec.subspace.index import ModelIndex, topk_inner_product
 
 
 def synthetic(rng, n=500, d=9, nq=40):

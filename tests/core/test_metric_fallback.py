@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import fennec.scoring
-from fennec.candidates import calibrate_metric, metric_fallback
-from fennec.datasets import load_history
-from fennec.recommender import Recommender, RecommenderConfig
+import fennec.transferability.scoring
+from fennec.data.shipped import load_history
+from fennec.query.candidates import calibrate_metric, metric_fallback
+from fennec.query.recommender import Recommender, RecommenderConfig
 
 
 def test_linear_calibration_recovers_an_affine_map():
@@ -48,7 +48,7 @@ def test_fallback_scores_only_models_with_weights(rec, monkeypatch):
         calls.append(models[0])
         return pd.DataFrame({"model_id": [models[0]], "score": [fake[models[0]]]})
 
-    monkeypatch.setattr(fennec.scoring, "score_models", fake_score)
+    monkeypatch.setattr(fennec.transferability.scoring, "score_models", fake_score)
     ranking = rec.rank_task("pets")
     out = metric_fallback(rec, ranking, ["resnet50@w.pth", "densenet121@w.pth", "resnet101@w.pth",
                                          "efficientnet-lite0", "efficientnet-lite1", "convnext_tiny"],

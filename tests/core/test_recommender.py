@@ -9,8 +9,8 @@ import pytest
 
 from fennec.artifacts import FORMAT_VERSION, atomic_directory
 from fennec.errors import ArtifactError, NotFittedError, SchemaError, UnknownIdError
-from fennec.history import History
-from fennec.recommender import RANKING_COLUMNS, Recommender, RecommenderConfig
+from fennec.history.table import History
+from fennec.query.recommender import RANKING_COLUMNS, Recommender, RecommenderConfig
 
 
 @pytest.fixture

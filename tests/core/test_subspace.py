@@ -6,7 +6,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from fennec.errors import NotFittedError, SchemaError
-from fennec.subspace import TransferSubspace
+from fennec.subspace.factorization import TransferSubspace
 
 
 def planted(rng, n=30, m=20, r=3):

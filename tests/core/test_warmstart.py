@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fennec.errors import SchemaError
-from fennec.warmstart import (
+from fennec.query.warmstart import (
     column_moments,
     complete_columns,
     fold_in,

@@ -26,7 +26,7 @@ def shipped_text():
 
 @pytest.fixture(scope="session")
 def sfda_history():
-    from fennec.datasets import load_history
+    from fennec.data.shipped import load_history
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -36,7 +36,7 @@ def sfda_history():
 @pytest.fixture(scope="session")
 def sfda_rec(sfda_history, shipped_text):
     """sfda with the shipped text embeddings; fixed rank/l2 (no CV) to stay fast."""
-    from fennec.recommender import Recommender, RecommenderConfig
+    from fennec.query.recommender import Recommender, RecommenderConfig
 
     cfg = RecommenderConfig(n_components=3, l2=1.0, index_backend="numpy")
     return Recommender(cfg).fit(sfda_history, shipped_text)

@@ -98,7 +98,7 @@ def test_task_embeddings_file_round_trip(tmp_path, fake_proxy):
 
 
 def test_shipped_text_embeddings_cover_every_history_task(shipped_text):
-    from fennec.datasets import list_histories, load_history
+    from fennec.data.shipped import list_histories, load_history
 
     assert shipped_text.identity["kind"] == "text" and shipped_text.dim == 384
     for name in list_histories():

@@ -7,9 +7,9 @@ import pytest
 from PIL import Image
 from proxy_helpers import write_folder
 
+from fennec.data.inputs import to_pil_rgb
 from fennec.errors import SchemaError, UnknownIdError
 from fennec.proxy import TaskInput
-from fennec.proxy.inputs import to_pil_rgb
 
 
 def test_folder_class_names_are_folder_names(folder):

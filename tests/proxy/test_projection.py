@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 
 from fennec.errors import SchemaError
-from fennec.projection import METHODS, TaskProjector
-from fennec.subspace import TransferSubspace
+from fennec.proxy.projector import METHODS, TaskProjector
+from fennec.subspace.factorization import TransferSubspace
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 
 from fennec.errors import SchemaError
 from fennec.proxy import ProxyMismatchError, TaskEmbedding, TaskEmbeddings
-from fennec.recommender import RANKING_COLUMNS, Recommender, RecommenderConfig
+from fennec.query.recommender import RANKING_COLUMNS, Recommender, RecommenderConfig
 
 
 def test_rank_embedding_of_a_known_task_follows_that_task(sfda_rec, shipped_text):

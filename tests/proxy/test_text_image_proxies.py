@@ -17,7 +17,7 @@ def text_proxy():
 
 
 def test_text_proxy_reproduces_the_shipped_embedding(text_proxy, shipped_text):
-    from fennec.datasets import load_classnames
+    from fennec.data.shipped import load_classnames
 
     assert text_proxy.key == make_proxy("text").key
     assert text_proxy.identity["preprocessing"]["template"] == "a photo of a {}."

@@ -10,7 +10,7 @@ ensure_torchvision()
 
 import torch  # noqa: E402
 
-from fennec.example_data import load_example_task  # noqa: E402
+from fennec.data.examples import load_example_task  # noqa: E402
 from fennec.train import BTuningConfig  # noqa: E402
 
 
@@ -18,7 +18,7 @@ from fennec.train import BTuningConfig  # noqa: E402
 def _one_thread(caplog):
     old = torch.get_num_threads()
     torch.set_num_threads(1)
-    caplog.set_level(logging.ERROR, logger="fennec.features")  # "random weights" warnings of test models
+    caplog.set_level(logging.ERROR, logger="fennec.backbone.features")  # "random weights" warnings of test models
     yield
     torch.set_num_threads(old)
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from fennec.errors import SchemaError
-from fennec.history import History
+from fennec.history.table import History
 from fennec.train import add_history_row
 
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import scipy.special
 
+from fennec.backbone.features import extract_features
 from fennec.errors import SchemaError, UnknownIdError
-from fennec.features import extract_features
 from fennec.train import Teacher, btune, teacher_weights, teachers_from_ranking
 from fennec.train.data import stratified_split
 from fennec.train.teachers import fit_teachers

@@ -3,7 +3,7 @@
 Pure NumPy: arrays in, arrays out.
 
 Setting. A history gives, for ``T`` training tasks, the per-task standardised scores of ``n`` models
-(:class:`fennec.history.TaskScaler`), completed where missing (e.g. by the transfer subspace's
+(:class:`fennec.history.table.TaskScaler`), completed where missing (e.g. by the transfer subspace's
 reconstruction, see :func:`complete_columns`); call this ``n x T`` matrix ``C``. A new task arrives with
 ``k`` models already fine-tuned on it: raw scores ``y`` on rows ``r``. We want a score for every model.
 

@@ -1,7 +1,7 @@
 """TaskProjector: from a task's proxy embedding to a predicted score for every model of the subspace.
 
 Fit on the historical tasks (their embeddings, and the standardised history ``Z`` with the fitted
-:class:`~fennec.subspace.TransferSubspace`), then :meth:`TaskProjector.predict` gives, for a new task's
+:class:`~fennec.subspace.factorization.TransferSubspace`), then :meth:`TaskProjector.predict` gives, for a new task's
 embedding, the standardised score of every model (higher = better to fine-tune). Methods:
 
 ``mixture``        similarity-weighted mixture of the training tasks' standardised columns (completed by
@@ -147,7 +147,7 @@ class TaskProjector:
         return self
 
     def _derive(self, subspace: Any) -> None:
-        from fennec.warmstart import complete_columns
+        from fennec.query.warmstart import complete_columns
 
         idx = self.task_index_
         self.columns_ = complete_columns(self.Z_, subspace.reconstruct()[:, idx])
@@ -248,7 +248,7 @@ class TaskProjector:
         return self._predict_from_targets(np.asarray(t, float).reshape(-1))
 
     def _fit_collective(self, E: Array, cols: npt.NDArray[np.intp], params: dict[str, float]) -> dict[str, Any]:
-        from fennec.subspace import TransferSubspace
+        from fennec.subspace.factorization import TransferSubspace
 
         mu = E.mean(axis=0)
         A = E - mu

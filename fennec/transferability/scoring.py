@@ -1,7 +1,7 @@
 """Rank candidate models on a labelled probe set by a transferability metric alone.
 
 This is Fennec's cold-start fallback: when no history covers a model, extract its features on the
-task's images (:mod:`fennec.features`) and score them (:mod:`fennec.transferability`).
+task's images (:mod:`fennec.backbone.features`) and score them (:mod:`fennec.transferability`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from fennec.data.inputs import IMAGE_EXTENSIONS
 from fennec.errors import SchemaError
-from fennec.proxy.inputs import IMAGE_EXTENSIONS
 from fennec.transferability import SOURCE_METRICS, get_metric
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def score_models(
     ----------
     models : sequence of model specs (or one spec)
         timm names, ``name@weights`` specs, ``efficientnet-lite{0,1,2}`` or built timm modules
-        (see :mod:`fennec.features`).
+        (see :mod:`fennec.backbone.features`).
     images : uint8 array (N, H, W[, 3]) or list of PIL images / uint8 arrays
     labels : array-like of shape (N,)
     metric : str, default="logme"
@@ -54,7 +54,7 @@ def score_models(
     batch_size : int, default=64
     progress : bool, default=True
     cache_dir : path, optional
-        Feature cache (see :func:`fennec.features.extract_features`).
+        Feature cache (see :func:`fennec.backbone.features.extract_features`).
 
     Returns
     -------
@@ -62,7 +62,7 @@ def score_models(
         Columns ``model_id, metric, score, rank, n_images, feature_dim``, sorted by score
         (descending, NaN last); rank 1 is the best ("min" rank for ties).
     """
-    from fennec.features import extract_features
+    from fennec.backbone.features import extract_features
 
     key = str(metric).strip().lower().replace("-", "_")
     needs_probs = key in SOURCE_METRICS
@@ -116,7 +116,7 @@ def load_image_folder(
     class_names : list of str
         Sorted sub-folder names (underscores shown as spaces); ``labels`` index into it.
 
-    Built on :meth:`fennec.proxy.inputs.TaskInput.from_folder` (the one ImageFolder reader).
+    Built on :meth:`fennec.data.inputs.TaskInput.from_folder` (the one ImageFolder reader).
 
     Raises
     ------
@@ -126,8 +126,8 @@ def load_image_folder(
         No image at all, a class folder without images, a single class, or an unreadable file
         (the message names the file).
     """
-    from fennec.example_data import balanced_subsample
-    from fennec.proxy.inputs import TaskInput
+    from fennec.data.examples import balanced_subsample
+    from fennec.data.inputs import TaskInput
 
     task = TaskInput.from_folder(root, empty_classes="error")
     keep = (np.arange(len(task.labels)) if n_per_class is None

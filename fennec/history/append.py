@@ -1,6 +1,6 @@
 """Close the loop: append a measured fine-tuning result to a long-format history CSV.
 
-The history format is :mod:`fennec.history`'s (``model_id,task_id,score,metric,source,campaign``).
+The history format is :mod:`fennec.history.table`'s (``model_id,task_id,score,metric,source,campaign``).
 A row is validated (ids non-empty, finite score, known metric, one metric per task), a repeated
 ``(model_id, task_id, metric)`` is refused unless ``replace=True``, and the file is rewritten
 atomically (temporary file + rename), keeping its other rows, their order and any extra columns.
@@ -18,7 +18,7 @@ import pandas as pd
 
 from fennec.artifacts import atomic_path
 from fennec.errors import SchemaError
-from fennec.history import KNOWN_METRICS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
+from fennec.history.table import KNOWN_METRICS, OPTIONAL_COLUMNS, REQUIRED_COLUMNS
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def add_history_row(
     score : float
         In the metric's unit (``top1``: percent).
     metric : str, default="top1"
-        One of :data:`fennec.history.KNOWN_METRICS`.
+        One of :data:`fennec.history.table.KNOWN_METRICS`.
     source, campaign : str
         Provenance (e.g. ``btune``, the run directory name).
     replace : bool, default=False

@@ -56,7 +56,7 @@ from fennec.evaluation.splits import (  # noqa: F401 - re-exported: part of the 
     WARM_K,
     make_splits,
 )
-from fennec.history import History
+from fennec.history.table import History
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def splits_parameters(seed: int, n_draws: int = N_DRAWS) -> dict:
 # ---------------------------------------------------------------------------------------------- export
 def _shipped_provenance_sections() -> dict[str, str]:
     """``## histories/<name>.csv`` sections of data/PROVENANCE.md, by history name."""
-    from fennec.datasets import data_dir
+    from fennec.data.shipped import data_dir
 
     text = (data_dir() / "PROVENANCE.md").read_text(encoding="utf-8")
     out, name, lines = {}, None, []
@@ -93,7 +93,7 @@ def _shipped_provenance_sections() -> dict[str, str]:
 
 
 def _archi2vec_arrays(archs: list[str]) -> tuple[dict[str, np.ndarray], list[str]]:
-    from fennec.coldstart import archi2vec_vectors, catalogue_pca
+    from fennec.zoo.placement import archi2vec_vectors, catalogue_pca
 
     vecs, known = archi2vec_vectors(archs)
     kept = [a for a, k in zip(archs, known, strict=True) if k]
@@ -128,7 +128,7 @@ def export_benchmark(
     Path
         The release directory.
     """
-    from fennec.datasets import data_dir, history_path, list_histories, load_history
+    from fennec.data.shipped import data_dir, history_path, list_histories, load_history
 
     names = list(histories) if histories else list_histories()
     for name in names:
@@ -276,8 +276,8 @@ def _datasheet(names, loaded, provenance, seed, n_draws, tasks, models, kept) ->
         "fennec evaluate --benchmark benchmark_release/ --histories sfda            # Fennec beside every baseline",
         "fennec evaluate --benchmark benchmark_release/ --protocol loto,warm --out results.csv --per-task",
         "```", "",
-        "In Python: `fennec.benchmark.load_benchmark(path)` (verifies every checksum first) and "
-        "`fennec.benchmark_eval.evaluate_benchmark(release)`. Another method is evaluated on the same folds by "
+        "In Python: `fennec.release.export.load_benchmark(path)` (verifies every checksum first) and "
+        "`fennec.release.evaluate.evaluate_benchmark(release)`. Another method is evaluated on the same folds by "
         "reading `splits.json` and scoring its rankings with the functions named in `conventions.json`. "
         "Changing any file makes loading fail with a checksum error naming the file. The reference results "
         "of this release are in `RESULTS.md` (written by `fennec evaluate --benchmark ... --markdown`).", "",
@@ -350,7 +350,7 @@ class BenchmarkRelease:
         return self._histories[name]
 
     def side_table(self, model_ids: list[str]) -> pd.DataFrame:
-        """Side information of ``model_ids`` (rows in that order), as ``fennec.datasets.model_side_table``."""
+        """Side information of ``model_ids`` (rows in that order), as ``fennec.data.shipped.model_side_table``."""
         return self.models.set_index("model_id").reindex(model_ids)
 
     def history_splits(self, name: str) -> dict:

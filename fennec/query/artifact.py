@@ -1,4 +1,4 @@
-"""Reading and writing a :class:`~fennec.recommender.Recommender` artifact directory.
+"""Reading and writing a :class:`~fennec.query.recommender.Recommender` artifact directory.
 
 Layout: ``manifest.json`` (format version, config, inputs, fit, index, proxy and placer sections, sha256
 of every file), ``subspace.safetensors``, ``model_ids.csv``, ``task_ids.csv``, ``history.csv``, and when
@@ -23,10 +23,10 @@ from fennec.artifacts import (
     write_manifest,
 )
 from fennec.errors import ArtifactError
-from fennec.history import History, TaskScaler
-from fennec.subspace import TransferSubspace
+from fennec.history.table import History, TaskScaler
+from fennec.subspace.factorization import TransferSubspace
 
-logger = logging.getLogger("fennec.recommender")
+logger = logging.getLogger("fennec.query.recommender")
 
 
 def save_recommender(rec, directory: str | os.PathLike[str]) -> Path:
@@ -52,7 +52,7 @@ def save_recommender(rec, directory: str | os.PathLike[str]) -> Path:
             sub.cv_results_.to_csv(tmp / "cv_results.csv", index=False)
         summary = rec.history_.summary()
         proxy_section = _save_projector(rec, tmp)
-        from fennec.candidates import save_placer
+        from fennec.query.candidates import save_placer
 
         placer_section = save_placer(rec, tmp)
         write_manifest(tmp, {
@@ -96,7 +96,7 @@ def _save_projector(rec, tmp: Path) -> dict | None:
             "projector": params, "file": "proxy.safetensors"}
 
 def _load_projector(rec, directory: Path, section: dict) -> None:
-    from fennec.projection import TaskProjector
+    from fennec.proxy.projector import TaskProjector
     from fennec.proxy.store import TaskEmbeddings
 
     arrays = read_arrays(directory / section.get("file", "proxy.safetensors"))
@@ -141,7 +141,7 @@ def load_recommender(cls, directory: str | os.PathLike[str]):
     rec.projector_, rec.task_embeddings_ = None, None
     if manifest.get("proxy"):
         _load_projector(rec, directory, manifest["proxy"])
-    from fennec.candidates import load_placer
+    from fennec.query.candidates import load_placer
 
     load_placer(rec, directory, manifest.get("placer"))
     return rec

@@ -1,7 +1,7 @@
 """The recommender: a history fitted into a transfer subspace, an index over its models, and rankings.
 
-``Recommender.fit(history)`` standardises each task, fits :class:`~fennec.subspace.TransferSubspace`
-and builds a :class:`~fennec.index.ModelIndex` over the augmented model vectors. Rankings come back as
+``Recommender.fit(history)`` standardises each task, fits :class:`~fennec.subspace.factorization.TransferSubspace`
+and builds a :class:`~fennec.subspace.index.ModelIndex` over the augmented model vectors. Rankings come back as
 :class:`pandas.DataFrame` with the columns ``task_id, rank, model_id, score, source, measured, std``:
 
 - ``score``: the value the ranking sorts by, in the task's units (e.g. accuracy %) where they are known;
@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 
 from fennec.errors import ArtifactError, NotFittedError, SchemaError, UnknownIdError
-from fennec.history import History, TaskScaler
-from fennec.index import ModelIndex
-from fennec.subspace import TransferSubspace
+from fennec.history.table import History, TaskScaler
+from fennec.subspace.factorization import TransferSubspace
+from fennec.subspace.index import ModelIndex
 
 logger = logging.getLogger(__name__)
 
@@ -103,13 +103,13 @@ class Recommender:
         self.projector_, self.task_embeddings_ = None, None
         if task_embeddings is not None:
             self._fit_projector(task_embeddings, proxy_identity)
-        from fennec.candidates import fit_placer
+        from fennec.query.candidates import fit_placer
 
         fit_placer(self)
         return self
 
     def _fit_projector(self, task_embeddings, proxy_identity) -> None:
-        from fennec.projection import TaskProjector
+        from fennec.proxy.projector import TaskProjector
         from fennec.proxy.store import TaskEmbeddings
 
         emb = TaskEmbeddings.coerce(task_embeddings, identity=proxy_identity)
@@ -282,7 +282,7 @@ class Recommender:
     def _warm_columns(self) -> tuple[np.ndarray, tuple]:
         """Standardised history completed by the subspace, and its column moments (cached)."""
         if getattr(self, "_warm_cache", None) is None:
-            from fennec.warmstart import column_moments, complete_columns
+            from fennec.query.warmstart import column_moments, complete_columns
 
             Y, _, _ = self.history_.to_matrix()
             C = complete_columns(self.scaler_.transform(Y), self.subspace_.reconstruct())
@@ -293,11 +293,11 @@ class Recommender:
                       task_id: str = "<new>") -> pd.DataFrame:
         """Warm start: a new task with some measured ``{model_id: score}`` gets a full ranking.
 
-        The unmeasured models are ranked by :func:`fennec.warmstart.fold_in` (a conditional Gaussian
+        The unmeasured models are ranked by :func:`fennec.query.warmstart.fold_in` (a conditional Gaussian
         over the history's task columns, completed by the subspace, plus a soft nearest-task mixture).
         Scores are in the units of ``observed`` (e.g. accuracy %); measured models keep their values.
         """
-        from fennec.warmstart import fold_in
+        from fennec.query.warmstart import fold_in
 
         self._check_fitted()
         rows, values = self._observed_rows(observed)
@@ -335,8 +335,8 @@ class Recommender:
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Write the artifact directory atomically (see :mod:`fennec._recommender_io`)."""
-        from fennec._recommender_io import save_recommender
+        """Write the artifact directory atomically (see :mod:`fennec.query.artifact`)."""
+        from fennec.query.artifact import save_recommender
 
         return save_recommender(self, directory)
 
@@ -347,13 +347,13 @@ class Recommender:
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> Recommender:
         """Load an artifact written by :meth:`save` (checks format version and checksums first)."""
-        from fennec._recommender_io import load_recommender
+        from fennec.query.artifact import load_recommender
 
         return load_recommender(cls, directory)
 
     def rank_candidates(self, ranking: pd.DataFrame, candidates, *, top_k: int | None = None) -> pd.DataFrame:
         """Restrict a full ranking to ``candidates``; models without history are placed by architecture
-        (``source="archi2vec"``). See :mod:`fennec.candidates`."""
-        from fennec.candidates import rank_candidates
+        (``source="archi2vec"``). See :mod:`fennec.query.candidates`."""
+        from fennec.query.candidates import rank_candidates
 
         return rank_candidates(self, ranking, candidates, top_k=top_k)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from fennec.errors import FennecError, UnknownIdError
-from fennec.history import History
+from fennec.history.table import History
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ DEFAULT_HISTORY = "sfda"
 def data_dir() -> Path:
     """The folder holding the shipped data (``$FENNEC_DATA_DIR`` or the repository's ``data/``)."""
     env = os.environ.get("FENNEC_DATA_DIR")
-    path = Path(env) if env else Path(__file__).resolve().parents[1] / "data"
+    path = Path(env) if env else Path(__file__).resolve().parents[2] / "data"
     if not (path / "histories").is_dir():
         raise FennecError(
             f"shipped data not found in {path} (expected {path / 'histories'}); "

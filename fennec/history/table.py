@@ -57,7 +57,7 @@ def _names(items: Sequence[str], limit: int = 8) -> str:
 class History:
     """A validated fine-tuning history (one row per model x task cell, repeats already averaged).
 
-    Build it with :meth:`from_csv`, :meth:`from_frame` or :func:`fennec.datasets.load_history`.
+    Build it with :meth:`from_csv`, :meth:`from_frame` or :func:`fennec.data.shipped.load_history`.
 
     Attributes
     ----------

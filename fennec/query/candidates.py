@@ -2,7 +2,7 @@
 
 ``rank_candidates(rec, ranking, candidates)`` restricts a ranking to the candidates. Candidates in the
 history keep their rows. A candidate without history (a timm ``arch`` or ``arch.tag`` name) is placed
-by :class:`fennec.coldstart.ModelPlacer` (archi2vec vector, params, ...): its predicted profile over the
+by :class:`fennec.zoo.placement.ModelPlacer` (archi2vec vector, params, ...): its predicted profile over the
 history's tasks is mapped to the query's score scale by a ridge regression of the query's scores on the
 history models' (completed, standardised) profiles, so every query path -- a known task, a warm start, a
 proxy embedding, the prior -- scores new models the same way. Its ``source`` is ``archi2vec``.
@@ -26,8 +26,8 @@ logger = logging.getLogger(__name__)
 
 def fit_placer(rec) -> None:
     """Fit ``rec.placer_`` from the shipped models table (None when the history's models are unknown)."""
-    from fennec.coldstart import ModelPlacer
-    from fennec.datasets import model_side_table
+    from fennec.data.shipped import model_side_table
+    from fennec.zoo.placement import ModelPlacer
 
     rec.placer_ = None
     try:
@@ -52,7 +52,7 @@ def save_placer(rec, tmp: Path) -> dict | None:
 
 
 def load_placer(rec, directory: Path, section: dict | None) -> None:
-    from fennec.coldstart import ModelPlacer
+    from fennec.zoo.placement import ModelPlacer
 
     rec.placer_ = None
     if section:
@@ -63,7 +63,7 @@ def load_placer(rec, directory: Path, section: dict | None) -> None:
 def _history_alias(rec) -> dict[str, str]:
     """timm names (``arch.tag`` of the exact weights) that denote a history model."""
     try:
-        from fennec.datasets import model_side_table
+        from fennec.data.shipped import model_side_table
 
         side = model_side_table(rec.model_ids)
     except (FennecError, OSError):
@@ -74,8 +74,8 @@ def _history_alias(rec) -> dict[str, str]:
 def rank_candidates(rec, ranking: pd.DataFrame, candidates: Sequence[str], *, top_k: int | None = None,
                     l2: float = 1.0) -> pd.DataFrame:
     """Restrict ``ranking`` (over all of the artifact's models) to ``candidates``, placing new ones."""
-    from fennec.coldstart import timm_side_table
-    from fennec.recommender import RANKING_COLUMNS
+    from fennec.query.recommender import RANKING_COLUMNS
+    from fennec.zoo.placement import timm_side_table
 
     candidates = [c.strip() for c in candidates if c.strip()]
     if not candidates:
@@ -93,7 +93,7 @@ def rank_candidates(rec, ranking: pd.DataFrame, candidates: Sequence[str], *, to
         if getattr(rec, "placer_", None) is None:
             raise SchemaError(f"cannot place {', '.join(map(repr, new))}: they have no history and this artifact "
                               "has no architecture placement (its models are not in the shipped models table)")
-        from fennec.datasets import load_models
+        from fennec.data.shipped import load_models
 
         side = timm_side_table(new, known=load_models())
         profiles = rec.placer_.profiles(side)
@@ -147,10 +147,10 @@ def metric_fallback(rec, ranking: pd.DataFrame, candidates: Sequence[str], image
     candidates given as ``model_id@weights_file`` are scored too and calibrate the metric onto the
     ranking's scale (:func:`calibrate_metric`); without any, the metric is moment-matched.
     """
-    from fennec.datasets import model_side_table
-    from fennec.features import PACKAGED_MODELS
-    from fennec.recommender import RANKING_COLUMNS
-    from fennec.scoring import score_models
+    from fennec.backbone.features import PACKAGED_MODELS
+    from fennec.data.shipped import model_side_table
+    from fennec.query.recommender import RANKING_COLUMNS
+    from fennec.transferability.scoring import score_models
 
     candidates = [c.strip() for c in candidates if c.strip()]
     alias = _history_alias(rec)

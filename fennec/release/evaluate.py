@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from fennec.evaluation.protocols import EvalConfig, check_splits, evaluate_history, summarize
-from fennec.history import History, TaskScaler
-from fennec.subspace import TransferSubspace
+from fennec.history.table import History, TaskScaler
+from fennec.subspace.factorization import TransferSubspace
 
 logger = logging.getLogger(__name__)
 
@@ -43,14 +43,14 @@ def evaluate_with_splits(
     ----------
     history : History
     splits : dict
-        One history's splits (:func:`fennec.benchmark.make_splits`); its ``models``/``tasks`` must be the
+        One history's splits (:func:`fennec.release.export.make_splits`); its ``models``/``tasks`` must be the
         history's matrix order.
     side : DataFrame, optional
         Models side table in ``history.model_ids`` order (baselines and cold models).
     config : EvalConfig, optional
         Protocols, subspace configuration, seed of the subspace and the random baseline. ``warm_k``
         selects among the stored k; ``n_draws`` and ``cell_fraction`` are ignored (the splits decide).
-    arch : fennec.benchmark.ArchiVectors, optional
+    arch : fennec.release.export.ArchiVectors, optional
         archi2vec vectors for the cold-model featurizer (default: the installed archi2vec catalogue).
     n_draws : int, optional
         Use only the first ``n_draws`` stored warm-start and cell draws (default: all).
@@ -74,7 +74,7 @@ def evaluate_benchmark(
     Parameters
     ----------
     release : BenchmarkRelease or path-like
-        A path is loaded with :func:`fennec.benchmark.load_benchmark` (every checksum verified first).
+        A path is loaded with :func:`fennec.release.export.load_benchmark` (every checksum verified first).
     histories : sequence of str, optional
         History names (default: all of the release's).
     config : EvalConfig, optional
@@ -85,7 +85,7 @@ def evaluate_benchmark(
     DataFrame
         ``evaluate_history``'s rows with a leading ``history`` column.
     """
-    from fennec.benchmark import BenchmarkRelease, load_benchmark
+    from fennec.release.export import BenchmarkRelease, load_benchmark
 
     rel = release if isinstance(release, BenchmarkRelease) else load_benchmark(release)
     cfg = config or EvalConfig(protocols=DEFAULT_PROTOCOLS)
@@ -158,10 +158,10 @@ def heldout_predictions(
 ) -> pd.DataFrame:
     """Predicted vs true scores of randomly held-out cells (task units), for :func:`plot_predicted_vs_true`.
 
-    The cells are drawn as the first ``cells`` draw of :func:`fennec.benchmark.make_splits`; the subspace
+    The cells are drawn as the first ``cells`` draw of :func:`fennec.release.export.make_splits`; the subspace
     (``config.subspace``) is fitted on the others. Returns ``task_id, model_id, predicted, true``.
     """
-    from fennec.benchmark import make_splits
+    from fennec.release.export import make_splits
 
     cfg = config or EvalConfig()
     Y, model_ids, task_ids = history.to_matrix()

@@ -194,7 +194,7 @@ class TaskInput:
     @classmethod
     def from_task_id(cls, task_id: str) -> TaskInput:
         """A benchmark's class names from ``data/classnames`` (aliases resolved; no images)."""
-        from fennec.datasets import canonical_task_id, load_classnames
+        from fennec.data.shipped import canonical_task_id, load_classnames
 
         names = load_classnames()
         key = canonical_task_id(task_id)

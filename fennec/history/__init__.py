@@ -1,0 +1,7 @@
+"""Fine-tuning histories: the validated long table (:mod:`fennec.history.table`) and safe appends of new
+results (:mod:`fennec.history.append`)."""
+
+from fennec.history.table import KNOWN_METRICS as KNOWN_METRICS
+from fennec.history.table import History as History
+from fennec.history.table import HistoryWarning as HistoryWarning
+from fennec.history.table import TaskScaler as TaskScaler
