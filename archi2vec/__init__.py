@@ -3,40 +3,37 @@
 ``trace_model`` (timm-aware torch.fx trace, module-tree fallback) -> ``to_networkx`` (op-kind labelled
 DiGraph) -> ``Archi2Vec`` (Weisfeiler–Lehman subtree features, stable hashing). ``embed_timm`` does all
 three for a timm name; ``load_catalogue`` / ``nearest`` use the shipped vectors of every timm architecture.
-Importing this package does not import torch or timm; tracing does.
+Importing this package imports nothing heavy: each name loads its module on first use (torch and timm
+only for tracing, networkx only for embedding).
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
 
-from archi2vec.catalogue import build_catalogue as build_catalogue
-from archi2vec.catalogue import load_catalogue as load_catalogue
-from archi2vec.catalogue import lookup as lookup
-from archi2vec.catalogue import nearest as nearest
-from archi2vec.embed import Archi2Vec as Archi2Vec
-from archi2vec.embed import embed_model as embed_model
-from archi2vec.embed import embed_timm as embed_timm
-from archi2vec.embed import environment as environment
-from archi2vec.errors import Archi2VecError as Archi2VecError
-from archi2vec.errors import UnknownArchitectureError as UnknownArchitectureError
-from archi2vec.graph import to_networkx as to_networkx
-from archi2vec.trace import TraceResult as TraceResult
-from archi2vec.trace import trace_model as trace_model
+_EXPORTS = {
+    "build_catalogue": "archi2vec.catalogue", "load_catalogue": "archi2vec.catalogue",
+    "lookup": "archi2vec.catalogue", "nearest": "archi2vec.catalogue",
+    "Archi2Vec": "archi2vec.embed", "embed_model": "archi2vec.embed", "embed_timm": "archi2vec.embed",
+    "environment": "archi2vec.versions", "Archi2VecError": "archi2vec.errors",
+    "UnknownArchitectureError": "archi2vec.errors", "to_networkx": "archi2vec.graph",
+    "TraceResult": "archi2vec.trace", "trace_model": "archi2vec.trace",
+}
 
-__all__ = [
-    "Archi2Vec",
-    "Archi2VecError",
-    "TraceResult",
-    "UnknownArchitectureError",
-    "__version__",
-    "build_catalogue",
-    "embed_model",
-    "embed_timm",
-    "environment",
-    "load_catalogue",
-    "lookup",
-    "nearest",
-    "to_networkx",
-    "trace_model",
-]
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'archi2vec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -26,12 +26,15 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from archi2vec.embed import Archi2Vec, environment
+from archi2vec.versions import environment
+
+if TYPE_CHECKING:
+    from archi2vec.embed import Archi2Vec
 from archi2vec.errors import Archi2VecError, UnknownArchitectureError
 
 __all__ = [
@@ -126,6 +129,8 @@ def load_catalogue(
 
 
 def _encoder_from(meta: dict) -> Archi2Vec:
+    from archi2vec.embed import Archi2Vec
+
     cfg = meta["config"]
     return Archi2Vec(
         n_features=cfg["n_features"], iterations=cfg["iterations"], node_label=cfg["node_label"]
@@ -320,6 +325,8 @@ def build_catalogue(
     ``retry_failed`` tries them again. Returns the manifest that was written.
     """
     from tqdm.auto import tqdm
+
+    from archi2vec.embed import Archi2Vec
 
     encoder = Archi2Vec(n_features=n_features, iterations=iterations, node_label=node_label).fit()
     config = encoder.config()

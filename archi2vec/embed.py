@@ -35,6 +35,7 @@ import numpy.typing as npt
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from archi2vec.errors import Archi2VecError
+from archi2vec.versions import environment as environment
 
 __all__ = ["NODE_LABELS", "Archi2Vec", "embed_model", "embed_timm", "environment", "node_label"]
 
@@ -232,21 +233,6 @@ class Archi2Vec(TransformerMixin, BaseEstimator):
         if not rows:
             return np.zeros((0, int(self.n_features)), dtype=np.float32)
         return np.stack(rows)
-
-
-def environment() -> dict[str, str]:
-    """Versions that determine stored vectors (networkx's WL hashes changed in 3.5)."""
-    from importlib import metadata
-
-    from archi2vec import __version__
-
-    env = {"archi2vec": __version__, "numpy": np.__version__, "networkx": nx.__version__}
-    for dist in ("torch", "timm"):
-        try:
-            env[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:  # pragma: no cover
-            env[dist] = "absent"
-    return env
 
 
 def embed_model(

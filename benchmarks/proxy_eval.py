@@ -37,7 +37,6 @@ from fennec.evaluation.rankmetrics import kendall_tau, weighted_tau  # noqa: E40
 from fennec.history.table import TaskScaler  # noqa: E402
 from fennec.proxy import load_shipped_text_embeddings  # noqa: E402
 from fennec.proxy.projector import METHODS, TaskProjector  # noqa: E402
-from fennec.subspace.factorization import TransferSubspace  # noqa: E402
 
 METRICS = {"kendall_tau": "Kendall", "weighted_tau_scipy": "wtau(scipy)", "weighted_tau_truth": "wtau(truth)"}
 
@@ -57,7 +56,7 @@ def loto(name: str, emb, methods) -> pd.DataFrame:
     E, missing = emb.lookup(tasks)
     if missing:
         print(f"  {name}: no text embedding for {missing}; they are left out")
-    sub_kw = dict(EvalConfig().subspace)
+    sub_cfg = EvalConfig().recommender  # the evaluation's subspace configuration
     rows = []
     for j, task in enumerate(tasks):
         if task in missing:
@@ -68,7 +67,7 @@ def loto(name: str, emb, methods) -> pd.DataFrame:
         if np.isfinite(truth).sum() < 3:
             continue
         Z = TaskScaler.fit(train).transform(train)
-        sub = TransferSubspace(**sub_kw, random_state=0).fit(Z)
+        sub = sub_cfg.subspace().fit(Z)
         cold = sub.cold_task_prediction()
         base = {"history": name, "task_id": task}
         rows.append({**base, "method": "history_prior", **metrics(history_prior(Z), truth)})

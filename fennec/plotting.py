@@ -73,18 +73,20 @@ def save_figure(ax, path: str | os.PathLike[str], *, dpi: int = 150) -> Path:
     return path
 
 
-def plot_ranking(ranking: pd.DataFrame, ax=None, *, top_k: int | None = None, title: str | None = None):
+def plot_ranking(ranking, ax=None, *, top_k: int | None = None, title: str | None = None):
     """Horizontal bars of a ranking's scores, best on top, coloured by score ``source``.
 
     Parameters
     ----------
-    ranking : DataFrame
-        ``Recommender.rank_*`` output: ``model_id``, ``score`` and optionally ``rank``, ``source``, ``std``,
-        ``task_id``.
+    ranking : Ranking or DataFrame
+        :meth:`fennec.Recommender.query` output (or its table): ``model_id``, ``score`` and optionally
+        ``rank``, ``source``, ``std``, ``task_id``.
     ax : matplotlib Axes, optional
     top_k : int, optional
         Show only the first ``top_k`` rows.
     """
+    ranking = getattr(ranking, "frame", ranking)
+    ranking = ranking[ranking["score"].notna()] if "score" in ranking.columns else ranking
     for col in ("model_id", "score"):
         if col not in ranking.columns:
             raise SchemaError(f"plot_ranking: the ranking has no {col!r} column (columns: {', '.join(ranking.columns)})")

@@ -57,7 +57,7 @@ def _root(
 
 def _register() -> None:
     # Verb modules register their commands on `app` at import time.
-    from fennec.cli import _core  # noqa: F401
+    from fennec.cli import _core, _evaluate  # noqa: F401
 
     for optional in ("_score", "_proxy", "_archi2vec", "_btune", "_bench"):
         try:

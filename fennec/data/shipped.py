@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -53,12 +54,22 @@ def history_path(name: str) -> Path:
 def load_history(name_or_path: str | os.PathLike[str] = DEFAULT_HISTORY, **kwargs) -> History:
     """A shipped history by name (``"sfda"``, ``"parc"``, ...) or any long CSV by path."""
     text = os.fspath(name_or_path)
-    looks_like_path = text.endswith(".csv") or os.sep in text or Path(text).exists()
+    looks_like_path = text.endswith((".csv", ".gz")) or os.sep in text or Path(text).exists()
     path = Path(text) if looks_like_path else history_path(text)
     history = History.from_csv(path, **kwargs)
-    if not looks_like_path:
-        object.__setattr__(history, "name", text)
-    return history
+    return history if looks_like_path else replace(history, name=text)
+
+
+def load_histories(spec: str | os.PathLike[str], **kwargs) -> list[History]:
+    """Histories from a spec: ``all`` (every shipped history), a comma-separated list of names and paths,
+    or one name or path."""
+    text = os.fspath(spec)
+    if text == "all":
+        return [load_history(n, **kwargs) for n in list_histories()]
+    parts = [p.strip() for p in text.split(",") if p.strip()] if "," in text and not Path(text).exists() else [text]
+    if not parts:
+        raise UnknownIdError(f"no history named in {text!r}")
+    return [load_history(p, **kwargs) for p in parts]
 
 
 @lru_cache(maxsize=1)

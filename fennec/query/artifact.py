@@ -1,13 +1,14 @@
-"""Reading and writing a :class:`~fennec.query.recommender.Recommender` artifact directory.
+"""Artifact I/O for every fitted part of a :class:`~fennec.query.recommender.Recommender`, in one place.
 
-Layout: ``manifest.json`` (format version, config, inputs, fit, index, proxy and placer sections, sha256
-of every file), ``subspace.safetensors``, ``model_ids.csv``, ``task_ids.csv``, ``history.csv``, and when
-present ``cv_results.csv``, ``proxy.safetensors`` + ``task_embeddings.csv`` (task projector) and
-``placer.safetensors`` (cold-start models). Written atomically; no pickle.
+Layout: ``manifest.json`` (format version, config, inputs, fit, index, proxy and placer sections, sha256 of
+every file), ``subspace.safetensors``, ``model_ids.csv``, ``columns.csv`` (column id, task, history, metric),
+``history.csv``, and when present ``cv_results.csv``, ``proxy.safetensors`` + ``task_embeddings.csv`` (task
+projector) and ``placer.safetensors`` (models without history). Written atomically; no pickle.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -24,42 +25,30 @@ from fennec.artifacts import (
 )
 from fennec.errors import ArtifactError
 from fennec.history.table import History, TaskScaler
-from fennec.subspace.factorization import TransferSubspace
+from fennec.history.union import Columns
+from fennec.subspace import TransferSubspace
 
-logger = logging.getLogger("fennec.query.recommender")
+logger = logging.getLogger(__name__)
+
+SUBSPACE_ARRAYS = ("model_vectors", "model_bias", "task_vectors", "task_bias", "task_mean", "task_std",
+                   "global_mean", "noise_var")
 
 
 def save_recommender(rec, directory: str | os.PathLike[str]) -> Path:
-    """Write the artifact directory atomically (manifest.json, subspace.safetensors, CSVs)."""
-    rec._check_fitted()
-    sub = rec.subspace_
+    """Write the artifact directory atomically."""
     directory = Path(directory)
     with atomic_directory(directory) as tmp:
-        write_arrays(tmp / "subspace.safetensors", {
-            "model_vectors": sub.model_vectors_.astype(np.float64),
-            "model_bias": sub.model_bias_.astype(np.float64),
-            "task_vectors": sub.task_vectors_.astype(np.float64),
-            "task_bias": sub.task_bias_.astype(np.float64),
-            "task_mean": rec.scaler_.mean, "task_std": rec.scaler_.std,
-            "global_mean": np.array([sub.global_mean_]), "noise_var": np.array([sub.noise_var_]),
-        }, {"format": "fennec-subspace"})
-        pd.DataFrame({"model_id": sub.model_ids_}).to_csv(tmp / "model_ids.csv", index=False)
-        metric = rec.history_.task_metric()
-        pd.DataFrame({"task_id": sub.task_ids_, "metric": [metric[t] for t in sub.task_ids_]}).to_csv(
-            tmp / "task_ids.csv", index=False)
-        rec.history_.frame.to_csv(tmp / "history.csv", index=False)
-        if sub.cv_results_ is not None:
-            sub.cv_results_.to_csv(tmp / "cv_results.csv", index=False)
-        summary = rec.history_.summary()
+        _save_subspace(rec, tmp)
         proxy_section = _save_projector(rec, tmp)
-        from fennec.query.candidates import save_placer
-
-        placer_section = save_placer(rec, tmp)
+        placer_section = _save_placer(rec, tmp)
+        summary = rec.history_.summary()
+        sub = rec.subspace_
         write_manifest(tmp, {
             "kind": "recommender",
             "config": rec.config.to_dict(),
             "inputs": {"history": summary["name"], "history_sha256": summary["sha256"],
-                       "n_models": summary["n_models"], "n_tasks": summary["n_tasks"],
+                       "histories": rec.columns_.histories, "n_models": summary["n_models"],
+                       "n_tasks": len(rec.columns_.task_ids), "n_columns": summary["n_tasks"],
                        "n_cells": summary["n_cells"], "observed_fraction": summary["observed_fraction"]},
             "fit": {"n_components": sub.n_components_, "l2": sub.l2_, "n_iter": sub.n_iter_,
                     "objective": sub.objective_, "noise_var": sub.noise_var_},
@@ -75,13 +64,27 @@ def save_recommender(rec, directory: str | os.PathLike[str]) -> Path:
     logger.info("wrote %s", directory)
     return directory
 
+
+def _save_subspace(rec, tmp: Path) -> None:
+    sub = rec.subspace_
+    write_arrays(tmp / "subspace.safetensors", {
+        "model_vectors": sub.model_vectors_.astype(np.float64), "model_bias": sub.model_bias_.astype(np.float64),
+        "task_vectors": sub.task_vectors_.astype(np.float64), "task_bias": sub.task_bias_.astype(np.float64),
+        "task_mean": rec.scaler_.mean, "task_std": rec.scaler_.std,
+        "global_mean": np.array([sub.global_mean_]), "noise_var": np.array([sub.noise_var_]),
+    }, {"format": "fennec-subspace"})
+    pd.DataFrame({"model_id": sub.model_ids_}).to_csv(tmp / "model_ids.csv", index=False)
+    rec.columns_.frame.to_csv(tmp / "columns.csv", index=False)
+    rec.history_.frame.to_csv(tmp / "history.csv", index=False)
+    if sub.cv_results_ is not None:
+        sub.cv_results_.to_csv(tmp / "cv_results.csv", index=False)
+
+
 def _save_projector(rec, tmp: Path) -> dict | None:
     """Write ``proxy.safetensors`` and ``task_embeddings.csv``; return the manifest's ``proxy`` section."""
-    proj = getattr(rec, "projector_", None)
+    proj = rec.projector_
     if proj is None:
         return None
-    import json
-
     from fennec.proxy.base import identity_key
 
     emb = rec.task_embeddings_
@@ -95,54 +98,76 @@ def _save_projector(rec, tmp: Path) -> dict | None:
             "n_embedded_tasks": len(emb), "dim": emb.dim, "embeddings_meta": emb.meta,
             "projector": params, "file": "proxy.safetensors"}
 
-def _load_projector(rec, directory: Path, section: dict) -> None:
+
+def _save_placer(rec, tmp: Path) -> dict | None:
+    if rec.placer_ is None:
+        return None
+    params, arrays = rec.placer_.to_state()
+    write_arrays(tmp / "placer.safetensors", {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()},
+                 {"format": "fennec-placer"})
+    return {"file": "placer.safetensors", **params}
+
+
+def _read_ids(path: Path, column: str) -> list[str]:
+    return pd.read_csv(path, dtype=str, keep_default_na=False)[column].tolist()
+
+
+def load_recommender(directory: str | os.PathLike[str], cls):
+    """Load an artifact (checks format version and checksums first)."""
+    directory = Path(directory)
+    manifest = read_manifest(directory, expected_kind="recommender")
+    if "placer" in manifest and "featurizer" not in manifest["placer"] or not (directory / "columns.csv").is_file():
+        raise ArtifactError(f"{directory}: written by an older Fennec (no model registry); refit it with fennec fit")
+    config = type(cls().config).from_dict(manifest["config"])
+    sub, scaler = _load_subspace(directory, manifest)
+    columns = Columns(pd.read_csv(directory / "columns.csv", dtype=str, keep_default_na=False))
+    if columns.ids != sub.task_ids_:
+        raise ArtifactError(f"{directory / 'columns.csv'}: the columns do not match the subspace's task ids")
+    history = History.from_csv(directory / "history.csv")
+    history = History(frame=history.frame, name=manifest["inputs"]["history"], sha256=history.sha256)
+    projector, embeddings = _load_projector(directory, manifest.get("proxy"), sub)
+    placer = _load_placer(directory, manifest.get("placer"))
+    return cls.from_parts(config=config, history=history, columns=columns, scaler=scaler, subspace=sub,
+                          projector=projector, task_embeddings=embeddings, placer=placer, manifest=manifest)
+
+
+def _load_subspace(directory: Path, manifest: dict) -> tuple[TransferSubspace, TaskScaler]:
+    arrays = read_arrays(directory / "subspace.safetensors")
+    missing = [k for k in SUBSPACE_ARRAYS if k not in arrays]
+    if missing:
+        raise ArtifactError(f"{directory / 'subspace.safetensors'}: missing array(s) {missing}")
+    model_ids = _read_ids(directory / "model_ids.csv", "model_id")
+    column_ids = _read_ids(directory / "columns.csv", "column_id")
+    if arrays["model_vectors"].shape[0] != len(model_ids) or arrays["task_vectors"].shape[0] != len(column_ids):
+        raise ArtifactError(
+            f"{directory}: array shapes {arrays['model_vectors'].shape}/{arrays['task_vectors'].shape} do not "
+            f"match {len(model_ids)} model ids / {len(column_ids)} columns")
+    fit = manifest["fit"]
+    sub = TransferSubspace.from_arrays(
+        model_vectors=arrays["model_vectors"], model_bias=arrays["model_bias"], task_vectors=arrays["task_vectors"],
+        task_bias=arrays["task_bias"], global_mean=float(arrays["global_mean"][0]),
+        noise_var=float(arrays["noise_var"][0]), model_ids=model_ids, task_ids=column_ids, l2=float(fit["l2"]),
+        n_iter=fit.get("n_iter"), objective=fit.get("objective"),
+        cv_results=pd.read_csv(directory / "cv_results.csv") if (directory / "cv_results.csv").exists() else None)
+    return sub, TaskScaler(mean=arrays["task_mean"], std=arrays["task_std"])
+
+
+def _load_projector(directory: Path, section: dict | None, sub):
+    if not section:
+        return None, None
     from fennec.proxy.projector import TaskProjector
     from fennec.proxy.store import TaskEmbeddings
 
     arrays = read_arrays(directory / section.get("file", "proxy.safetensors"))
-    ids = pd.read_csv(directory / "task_embeddings.csv", dtype=str, keep_default_na=False)["task_id"].tolist()
-    rec.task_embeddings_ = TaskEmbeddings(ids, arrays["task_embeddings"], section.get("identity"),
-                                           section.get("embeddings_meta") or {})
+    ids = _read_ids(directory / "task_embeddings.csv", "task_id")
+    emb = TaskEmbeddings(ids, arrays["task_embeddings"], section.get("identity"), section.get("embeddings_meta") or {})
     state = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("projector.")}
-    rec.projector_ = TaskProjector.from_state(section["projector"], state, rec.subspace_)
+    return TaskProjector.from_state(section["projector"], state, sub), emb
 
-def load_recommender(cls, directory: str | os.PathLike[str]):
-    """Load an artifact written by :meth:`save` (checks format version and checksums first)."""
-    directory = Path(directory)
-    manifest = read_manifest(directory, expected_kind="recommender")
-    rec = cls(config=cls.config_class().from_dict(manifest["config"]))
-    arrays = read_arrays(directory / "subspace.safetensors")
-    model_ids = pd.read_csv(directory / "model_ids.csv", dtype=str, keep_default_na=False)["model_id"].tolist()
-    task_ids = pd.read_csv(directory / "task_ids.csv", dtype=str, keep_default_na=False)["task_id"].tolist()
-    required = ("model_vectors", "model_bias", "task_vectors", "task_bias", "task_mean", "task_std",
-                "global_mean", "noise_var")
-    missing = [k for k in required if k not in arrays]
-    if missing:
-        raise ArtifactError(f"{directory / 'subspace.safetensors'}: missing array(s) {missing}")
-    if arrays["model_vectors"].shape[0] != len(model_ids) or arrays["task_vectors"].shape[0] != len(task_ids):
-        raise ArtifactError(
-            f"{directory}: array shapes {arrays['model_vectors'].shape}/{arrays['task_vectors'].shape} do not "
-            f"match {len(model_ids)} model ids / {len(task_ids)} task ids")
-    sub = TransferSubspace(int(manifest["fit"]["n_components"]), l2=float(manifest["fit"]["l2"]))
-    sub.model_vectors_, sub.model_bias_ = arrays["model_vectors"], arrays["model_bias"]
-    sub.task_vectors_, sub.task_bias_ = arrays["task_vectors"], arrays["task_bias"]
-    sub.global_mean_, sub.noise_var_ = float(arrays["global_mean"][0]), float(arrays["noise_var"][0])
-    sub.n_components_, sub.l2_ = int(manifest["fit"]["n_components"]), float(manifest["fit"]["l2"])
-    sub.n_iter_, sub.objective_ = manifest["fit"].get("n_iter"), manifest["fit"].get("objective")
-    sub.model_ids_, sub.task_ids_ = model_ids, task_ids
-    cv = directory / "cv_results.csv"
-    sub.cv_results_ = pd.read_csv(cv) if cv.exists() else None
-    rec.subspace_ = sub
-    rec.scaler_ = TaskScaler(mean=arrays["task_mean"], std=arrays["task_std"])
-    rec.history_ = History.from_csv(directory / "history.csv")
-    object.__setattr__(rec.history_, "name", manifest["inputs"]["history"])
-    rec.manifest_ = manifest
-    rec._build_index()
-    rec.projector_, rec.task_embeddings_ = None, None
-    if manifest.get("proxy"):
-        _load_projector(rec, directory, manifest["proxy"])
-    from fennec.query.candidates import load_placer
 
-    load_placer(rec, directory, manifest.get("placer"))
-    return rec
+def _load_placer(directory: Path, section: dict | None):
+    if not section:
+        return None
+    from fennec.zoo.placement import ModelPlacer
 
+    return ModelPlacer.from_state(section, read_arrays(directory / section["file"]))

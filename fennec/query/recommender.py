@@ -1,39 +1,37 @@
-"""The recommender: a history fitted into a transfer subspace, an index over its models, and rankings.
+"""The recommender: histories fitted into a transfer subspace, an index over its models, one query.
 
-``Recommender.fit(history)`` standardises each task, fits :class:`~fennec.subspace.factorization.TransferSubspace`
-and builds a :class:`~fennec.subspace.index.ModelIndex` over the augmented model vectors. Rankings come back as
-:class:`pandas.DataFrame` with the columns ``task_id, rank, model_id, score, source, measured, std``:
-
-- ``score``: the value the ranking sorts by, in the task's units (e.g. accuracy %) where they are known;
-- ``source``: ``measured`` (the score is a fine-tuning result from the history or given by the user),
-  ``subspace`` (predicted from the subspace for a task of the history), ``warm_start`` (predicted from
-  the user's measured scores on a new task), ``proxy`` (predicted from the new task's proxy embedding --
-  its images or class names -- by the task projector, in standardised units), or ``prior`` (no
-  information about the task, or a proxy query too far from every historical task: the model's
-  expected standardised score on a new task);
-- ``measured``: the measured result where one exists (NaN otherwise); ``std``: a predictive standard
-  deviation where the method gives one (warm start).
+``Recommender().fit(history)`` (one history or several: one zoo) resolves every model through the model
+registry, standardises each column, fits :class:`~fennec.subspace.TransferSubspace`, builds a
+:class:`~fennec.subspace.index.ModelIndex` over the augmented model vectors, fits the placement of models
+without history (:class:`~fennec.zoo.placement.ModelPlacer`) and, given task embeddings, the task projector.
+``Recommender.query(...)`` is the one call for every way of describing a task and returns a
+:class:`~fennec.query.ranking.Ranking`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from fennec.errors import ArtifactError, NotFittedError, SchemaError, UnknownIdError
 from fennec.history.table import History, TaskScaler
-from fennec.subspace.factorization import TransferSubspace
+from fennec.history.union import Columns, combine
+from fennec.query.ranking import Ranking
+from fennec.query.warmstart import column_moments, complete_columns
+from fennec.subspace import TransferSubspace
 from fennec.subspace.index import ModelIndex
+from fennec.zoo.placement import ArchSource, ModelPlacer
+from fennec.zoo.registry import ModelRegistry
 
 logger = logging.getLogger(__name__)
 
-RANKING_COLUMNS = ["task_id", "rank", "model_id", "score", "source", "measured", "std"]
+_UNFITTED = object()
 
 
 @dataclass(frozen=True)
@@ -56,6 +54,9 @@ class RecommenderConfig:
     projector: str = "collective"
     projector_max_distance: float | str = "auto"
     projector_margin: float = 1.25
+    use_archi2vec: bool = True
+    placer_folds: int = 5
+    cold_l2: float = 1.0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -63,8 +64,7 @@ class RecommenderConfig:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> RecommenderConfig:
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(d) - known)
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
         if unknown:
             raise ArtifactError(f"unknown RecommenderConfig key(s) {unknown}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
@@ -78,74 +78,126 @@ class RecommenderConfig:
 
 @dataclass
 class Recommender:
-    """Fit on a history, then rank models for a known task, a warm-start task, or no task information."""
+    """Fit on histories, then :meth:`query` a task however it is described.
+
+    ``registry`` resolves model names (default: the shipped :class:`~fennec.zoo.registry.ModelRegistry`).
+    """
 
     config: RecommenderConfig = field(default_factory=RecommenderConfig)
+    registry: ModelRegistry | None = None
 
     # ------------------------------------------------------------------ fit
-    def fit(self, history: History, task_embeddings=None, *, proxy_identity=None) -> Recommender:
-        """Fit the subspace on ``history``; with ``task_embeddings`` also the task projector.
+    def fit(self, history: History | Sequence[History], task_embeddings=None, *, proxy_identity=None,
+            arch_source: ArchSource | None = None) -> Recommender:
+        """Fit on one history or several (one zoo: a column per task and campaign, shared models joined).
 
-        ``task_embeddings``: a :class:`~fennec.proxy.TaskEmbeddings` (or its file path), a dict
-        ``task_id -> vector`` or a DataFrame indexed by task id (the proxy identity then comes from
-        ``proxy_identity`` or ``df.attrs["proxy_identity"]``). Task ids are matched exactly or through
-        their canonical benchmark id; history tasks without an embedding are left out of the projector.
+        ``task_embeddings``: a :class:`~fennec.proxy.store.TaskEmbeddings` (or its path, a dict, a DataFrame)
+        keyed by task id, for the task projector; ``arch_source``: where archi2vec vectors come from (default
+        the installed catalogue).
         """
-        Y, model_ids, task_ids = history.to_matrix()
+        histories = [history] if isinstance(history, History) else list(history)
+        joined, columns = combine(histories, self._base_registry())
+        Y, model_ids, column_ids = joined.to_matrix()
         if len(model_ids) < 2:
-            raise SchemaError(f"{history.name}: need at least 2 models to rank, got {len(model_ids)}")
-        self.history_ = history
+            raise SchemaError(f"{joined.name}: need at least 2 models to rank, got {len(model_ids)}")
+        self.history_, self.columns_ = joined, Columns(columns.frame.set_index("column_id").loc[column_ids]
+                                                        .reset_index())
         self.scaler_ = TaskScaler.fit(Y)
-        self.subspace_ = self.config.subspace().fit(self.scaler_.transform(Y), model_ids=model_ids, task_ids=task_ids)
-        self._build_index()
-        logger.info("fitted %d models x %d tasks (%d cells), rank %d, l2 %g", len(model_ids), len(task_ids),
-                    history.n_cells, self.subspace_.n_components_, self.subspace_.l2_)
+        self.Z_ = self.scaler_.transform(Y)
+        self.subspace_ = self.config.subspace().fit(self.Z_, model_ids=model_ids, task_ids=column_ids)
+        self._derive()
+        logger.info("fitted %d models x %d columns (%d cells), rank %d, l2 %g", len(model_ids), len(column_ids),
+                    joined.n_cells, self.subspace_.n_components_, self.subspace_.l2_)
         self.projector_, self.task_embeddings_ = None, None
         if task_embeddings is not None:
             self._fit_projector(task_embeddings, proxy_identity)
-        from fennec.query.candidates import fit_placer
-
-        fit_placer(self)
+        self._placer, self._arch_source = _UNFITTED, arch_source
         return self
 
+    @property
+    def placer_(self) -> ModelPlacer | None:
+        """The placement of models without history (fitted on first use: most queries never need it)."""
+        self._check_fitted()
+        if self._placer is _UNFITTED:
+            self._placer = self._fit_placer(self._arch_source)
+        return self._placer
+
+    def _derive(self) -> None:
+        """State that follows from the fitted parts (rebuilt after loading an artifact)."""
+        sub = self.subspace_
+        self.index_ = ModelIndex(backend=self.config.index_backend, factory=self.config.index_factory).build(
+            sub.augmented_model_vectors(), sub.model_ids_)
+        self.completed_ = complete_columns(self.Z_, sub.reconstruct())
+        self.moments_ = column_moments(self.completed_)
+        self._position = {m: i for i, m in enumerate(sub.model_ids_)}
+
     def _fit_projector(self, task_embeddings, proxy_identity) -> None:
+        from fennec.proxy.base import check_same_proxy
         from fennec.proxy.projector import TaskProjector
         from fennec.proxy.store import TaskEmbeddings
 
         emb = TaskEmbeddings.coerce(task_embeddings, identity=proxy_identity)
         if proxy_identity is not None and emb.identity is not None:
-            from fennec.proxy.base import check_same_proxy
-
             check_same_proxy(emb.identity, proxy_identity, where="task embeddings")
         if emb.identity is None:
             logger.warning("task embeddings carry no proxy identity: queries cannot be checked against them")
-        tasks = self.subspace_.task_ids_
+        tasks = [self.columns_.task_of(c) for c in self.column_ids]
         E, missing = emb.lookup(tasks)
         have = np.array([t not in missing for t in tasks])
         if missing:
-            logger.warning("%d task(s) of the history have no embedding and are left out of the task projector: %s",
-                           len(missing), ", ".join(missing[:10]))
+            logger.warning("%d column(s) of the history have no task embedding and are left out of the task "
+                           "projector: %s", len(set(missing)), ", ".join(sorted(set(missing))[:10]))
         if have.sum() < 3:
-            raise SchemaError(f"only {int(have.sum())} of the history's {len(tasks)} tasks have an embedding "
+            raise SchemaError(f"only {int(have.sum())} of the history's {len(tasks)} columns have a task embedding "
                               f"(ids {', '.join(emb.task_ids[:5])}...); the task projector needs at least 3")
         idx = np.flatnonzero(have)
-        Y, _, _ = self.history_.to_matrix()
         cfg = self.config
         self.projector_ = TaskProjector(cfg.projector, max_distance=cfg.projector_max_distance,
                                         distance_margin=cfg.projector_margin, random_state=cfg.seed).fit(
-            E[idx], Z=self.scaler_.transform(Y)[:, idx], subspace=self.subspace_,
-            task_ids=[tasks[i] for i in idx], task_index=idx)
+            E[idx], Z=self.Z_[:, idx], subspace=self.subspace_, task_ids=[self.column_ids[i] for i in idx],
+            task_index=idx)
         self.task_embeddings_ = emb
 
-    @property
-    def proxy_identity(self) -> dict | None:
-        """Identity of the proxy the task embeddings were made with (None without a projector)."""
-        emb = getattr(self, "task_embeddings_", None)
-        return None if emb is None else emb.identity
+    def _fit_placer(self, arch_source: ArchSource | None) -> ModelPlacer | None:
+        sub = self.subspace_
+        if len(sub.model_ids_) < 3:
+            logger.info("fewer than 3 models: models without history cannot be placed")
+            return None
+        side = self.resolver().side_table(sub.model_ids_)
+        targets = np.hstack([sub.model_bias_[:, None], sub.model_vectors_])
+        return ModelPlacer(use_archi2vec=self.config.use_archi2vec, n_folds=self.config.placer_folds,
+                           random_state=self.config.seed).fit(side, targets, task_vectors=sub.task_vectors_,
+                                                              Z=self.Z_, arch_source=arch_source)
 
-    def _build_index(self) -> None:
-        self.index_ = ModelIndex(backend=self.config.index_backend, factory=self.config.index_factory).build(
-            self.subspace_.augmented_model_vectors(), self.subspace_.model_ids_)
+    def with_placer(self, *, use_archi2vec: bool, arch_source: ArchSource | None = None) -> Recommender:
+        """The same fit with the cold-model placement refitted under another setting (an ablation: the
+        subspace, index and projector are shared, not copied)."""
+        import copy
+        from dataclasses import replace
+
+        self._check_fitted()
+        other = copy.copy(self)
+        other.config = replace(self.config, use_archi2vec=use_archi2vec)
+        other._placer = other._fit_placer(arch_source)
+        return other
+
+    # ------------------------------------------------------------------ views
+    def _base_registry(self) -> ModelRegistry:
+        return self.registry if self.registry is not None else ModelRegistry.load()
+
+    def resolver(self) -> ModelRegistry:
+        """The registry that resolves model names: the shipped one (or the one given), plus the fitted
+        models it does not know (a user history's own ids)."""
+        self._check_fitted()
+        cached = getattr(self, "_resolver", None)
+        if cached is None or cached[0] is not self.subspace_:
+            base = self._base_registry()
+            unknown = [m for m in self.subspace_.model_ids_ if not base.resolve(m).resolved]
+            import pandas as pd
+
+            reg = base.with_models(pd.DataFrame({"model_id": unknown})) if unknown else base
+            self._resolver = cached = (self.subspace_, reg)
+        return cached[1]
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "subspace_"):
@@ -157,203 +209,115 @@ class Recommender:
         return list(self.subspace_.model_ids_)
 
     @property
-    def task_ids(self) -> list[str]:
+    def column_ids(self) -> list[str]:
+        """The fitted columns: task ids, or ``task@history`` when several histories were fitted together."""
         self._check_fitted()
         return list(self.subspace_.task_ids_)
 
-    # ------------------------------------------------------------------ rankings
-    def _frame(self, task_id: str, model_ids, score, source, measured, std, top_k: int | None) -> pd.DataFrame:
-        df = pd.DataFrame({"task_id": task_id, "model_id": model_ids, "score": np.asarray(score, float),
-                           "source": source, "measured": np.asarray(measured, float), "std": np.asarray(std, float)})
-        df = df.sort_values(["score", "model_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
-        df.insert(1, "rank", np.arange(1, len(df) + 1))
-        if top_k is not None:
-            df = df.head(self._check_k(top_k))
-        return df[RANKING_COLUMNS]
-
-    def _check_k(self, top_k: int) -> int:
-        n = len(self.subspace_.model_ids_)
-        if isinstance(top_k, bool) or not isinstance(top_k, (int, np.integer)) or top_k < 1:
-            raise SchemaError(f"top_k must be a positive integer, got {top_k!r}")
-        if top_k > n:
-            raise SchemaError(f"top_k={top_k} is larger than the number of models in the artifact ({n})")
-        return int(top_k)
-
-    def _search_all(self, query: np.ndarray) -> np.ndarray:
-        """Inner products of ``query`` with every model, in model order (through the index)."""
-        n = len(self.subspace_.model_ids_)
-        D, idx = self.index_.search(query, n)
-        out = np.empty(n)
-        out[idx[0]] = D[0]
-        return out
-
-    def rank_task(self, task_id: str, *, top_k: int | None = None, prefer_measured: bool = True) -> pd.DataFrame:
-        """Rank every model for a task of the history; measured results are used where they exist."""
+    @property
+    def task_ids(self) -> list[str]:
+        """The canonical task ids the fitted history measured."""
         self._check_fitted()
-        tasks = self.subspace_.task_ids_
-        if task_id not in tasks:
-            import difflib
+        return self.columns_.task_ids
 
-            close = difflib.get_close_matches(task_id, tasks, n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise UnknownIdError(f"unknown task {task_id!r}: not in the history ({len(tasks)} tasks){hint}")
-        j = tasks.index(task_id)
-        s = self._search_all(self.subspace_.task_query(j)) + self.subspace_.task_bias_[j]
-        pred = s * self.scaler_.std[j] + self.scaler_.mean[j]
-        Y, _, _ = self.history_.to_matrix()
-        measured = Y[:, j]
-        use = np.isfinite(measured) & prefer_measured
-        score = np.where(use, measured, pred)
-        source = np.where(use, "measured", "subspace")
-        return self._frame(task_id, self.model_ids, score, source, measured, np.full(len(score), np.nan), top_k)
+    @property
+    def proxy_identity(self) -> dict | None:
+        """Identity of the proxy the task embeddings were made with (None without a projector)."""
+        emb = getattr(self, "task_embeddings_", None)
+        return None if emb is None else emb.identity
 
-    def rank_prior(self, *, top_k: int | None = None, task_id: str = "<new>") -> pd.DataFrame:
-        """Rank for a new task with no information about it (the subspace's cold-task prediction).
+    def profiles(self, model_ids: Sequence[str], *, registry: ModelRegistry | None = None) -> np.ndarray:
+        """Predicted standardised profile over the fitted columns of models without history, from their side
+        information (each row depends on its own model alone)."""
+        self._check_fitted()
+        if self.placer_ is None:
+            raise SchemaError("this recommender cannot place models without history (it has fewer than 3 models)")
+        side = (registry or self.resolver()).side_table(list(model_ids))
+        T = self.placer_.coordinates(side)
+        sub = self.subspace_
+        return sub.global_mean_ + T[:, :1] + sub.task_bias_[None, :] + T[:, 1:] @ sub.task_vectors_.T
 
-        Scores are in standardised units (a model's expected z-score on a new task).
+    # ------------------------------------------------------------------ query
+    def query(self, task: str | None = None, *, observed: Mapping[str, float] | None = None,
+              classnames: Any = None, images: Any = None, labels: Any = None, embedding: Any = None,
+              candidates: Sequence[str] | str | None = None, candidates_file: Any = None,
+              top_k: int | None = None, fallback: str = "prior", proxy: str | None = None, max_images: int = 100,
+              seed: int = 0, cache_dir: str | os.PathLike[str] | None = None, strict: bool = False,
+              task_id: str | None = None, progress: bool = False) -> Ranking:
+        """Rank models for one task, described by at most one of:
+
+        ``task`` (a task of the history, by id or alias; another benchmark id is placed by its class names),
+        ``observed`` (``{model: score}`` measured on the new task: warm start), ``classnames`` (a list or a
+        file), ``images`` (a folder, a ``path,label`` CSV, or arrays with ``labels``), ``embedding`` (a
+        :class:`~fennec.proxy.base.TaskEmbedding` or a vector of the artifact's proxy), or nothing (the prior).
+
+        ``candidates`` ranks only these models (any name the registry resolves; models without history are
+        placed from their side information, unknown names listed as ``unresolved`` unless ``strict``);
+        ``candidates_file`` adds models with their side information (a CSV, see
+        :func:`~fennec.zoo.registry.read_user_models`). ``fallback``: ``prior`` (a proxy query far from every
+        historical task is ranked by the prior), ``none``, or a transferability metric (``logme``, ...) that
+        scores candidates with weights (``efficientnet-lite0``, ``NAME@FILE``) on labelled ``images``.
         """
-        self._check_fitted()
-        n = len(self.model_ids)
-        s = self._search_all(self.subspace_.mean_task_query()) + self.subspace_.task_bias_.mean()
-        return self._frame(task_id, self.model_ids, s, "prior", np.full(n, np.nan), np.full(n, np.nan), top_k)
-
-    def rank_embedding(self, embedding, *, top_k: int | None = None, task_id: str | None = None,
-                       proxy_identity: Mapping | None = None, fallback: bool = True) -> pd.DataFrame:
-        """Rank every model for a new task from its proxy embedding (images or class names).
-
-        ``embedding``: a :class:`~fennec.proxy.TaskEmbedding` (its identity is checked against the
-        artifact's proxy) or a ``(d,)`` array (give ``proxy_identity`` to have it checked). Scores are
-        standardised (a model's predicted z-score on the task), ``source="proxy"``. When the query's
-        cosine distance to its nearest historical task exceeds the projector's threshold (and
-        ``fallback``), the ranking is the prior (``source="prior"``) and a warning is logged.
-        ``DataFrame.attrs`` holds ``nearest_task``, ``nearest_distance``, ``max_distance``, ``fallback``.
-        """
-        from fennec.proxy.base import TaskEmbedding, check_same_proxy
+        from fennec.query.queries import run_query
 
         self._check_fitted()
-        if getattr(self, "projector_", None) is None:
-            raise SchemaError("this recommender has no task projector: fit it with task embeddings "
-                              "(fennec fit --text-proxy or --task-embeddings FILE)")
-        if isinstance(embedding, TaskEmbedding):
-            proxy_identity = embedding.identity if proxy_identity is None else proxy_identity
-            task_id = task_id or embedding.task_id
-            embedding = embedding.vector
-        task_id = task_id or "<new>"
-        check_same_proxy(self.proxy_identity, proxy_identity, where="rank_embedding")
-        nearest, dist = self.projector_.nearest(embedding)
-        far = dist > self.projector_.max_distance_
-        if far and fallback:
-            logger.warning("task %s is far from every historical task (cosine distance %.3f to %s > threshold %.3f): "
-                           "ranking by the history prior instead", task_id, dist, nearest, self.projector_.max_distance_)
-            df = self.rank_prior(top_k=top_k, task_id=task_id)
-        else:
-            n = len(self.model_ids)
-            df = self._frame(task_id, self.model_ids, self.projector_.predict(embedding), "proxy",
-                             np.full(n, np.nan), np.full(n, np.nan), top_k)
-        df.attrs.update({"nearest_task": nearest, "nearest_distance": dist,
-                         "max_distance": self.projector_.max_distance_, "fallback": bool(far and fallback),
-                         "projector": self.projector_.method})
-        return df
-
-    def _observed_rows(self, observed: Mapping[str, float]) -> tuple[np.ndarray, np.ndarray]:
-        if not observed:
-            raise SchemaError("observed is empty: give at least one model=score pair")
-        known = self.subspace_.model_ids_
-        pos = {m: i for i, m in enumerate(known)}
-        unknown = [m for m in observed if m not in pos]
-        if unknown:
-            import difflib
-
-            hints = [f"{m!r} (did you mean {difflib.get_close_matches(m, known, n=1)[0]!r}?)"
-                     if difflib.get_close_matches(m, known, n=1) else repr(m) for m in unknown[:5]]
-            raise UnknownIdError(f"unknown model id(s) in observed scores: {', '.join(hints)}; "
-                                 f"'fennec info' lists the {len(known)} models")
-        values = []
-        for m, v in observed.items():
-            try:
-                fv = float(v)
-            except (TypeError, ValueError):
-                raise SchemaError(f"observed score of {m!r} must be a number, got {v!r}") from None
-            if not np.isfinite(fv):
-                raise SchemaError(f"observed score of {m!r} must be finite, got {v!r}")
-            values.append(fv)
-        return np.array([pos[m] for m in observed], dtype=np.intp), np.array(values)
-
-    def _warm_columns(self) -> tuple[np.ndarray, tuple]:
-        """Standardised history completed by the subspace, and its column moments (cached)."""
-        if getattr(self, "_warm_cache", None) is None:
-            from fennec.query.warmstart import column_moments, complete_columns
-
-            Y, _, _ = self.history_.to_matrix()
-            C = complete_columns(self.scaler_.transform(Y), self.subspace_.reconstruct())
-            self._warm_cache = (C, column_moments(C))
-        return self._warm_cache
-
-    def rank_observed(self, observed: Mapping[str, float], *, top_k: int | None = None,
-                      task_id: str = "<new>") -> pd.DataFrame:
-        """Warm start: a new task with some measured ``{model_id: score}`` gets a full ranking.
-
-        The unmeasured models are ranked by :func:`fennec.query.warmstart.fold_in` (a conditional Gaussian
-        over the history's task columns, completed by the subspace, plus a soft nearest-task mixture).
-        Scores are in the units of ``observed`` (e.g. accuracy %); measured models keep their values.
-        """
-        from fennec.query.warmstart import fold_in
-
-        self._check_fitted()
-        rows, values = self._observed_rows(observed)
-        s0 = float(np.median(self.scaler_.std))
-        C, moments = self._warm_columns()
-        ws = fold_in(C, rows, values, scale=s0, lam=self.config.warm_lam, tau=self.config.warm_tau,
-                     moments=moments)
-        # report the rank score in the task's units: rescale it to the Gaussian prediction's spread
-        g = ws.gaussian_mean
-        spread = ws.score.std()
-        z = g.mean() + (g.std() * ws.score / spread if spread > 1e-12 else 0.0)
-        pred = (ws.offset + z) * s0
-        std = ws.gaussian_std * s0
-        measured = np.full(len(pred), np.nan)
-        measured[rows] = values
-        score = np.where(np.isfinite(measured), measured, pred)
-        source = np.where(np.isfinite(measured), "measured", "warm_start")
-        std[rows] = 0.0
-        return self._frame(task_id, self.model_ids, score, source, measured, std, top_k)
+        return run_query(self, task=task, observed=observed, classnames=classnames, images=images, labels=labels,
+                         embedding=embedding, candidates=candidates, candidates_file=candidates_file, top_k=top_k,
+                         fallback=fallback, proxy=proxy, max_images=max_images, seed=seed, cache_dir=cache_dir,
+                         strict=strict, task_id=task_id, progress=progress)
 
     def suggest_next(self, observed: Mapping[str, float], *, n: int = 1, explore: float = 1.0,
-                     task_id: str = "<new>") -> pd.DataFrame:
-        """Which model(s) to fine-tune next: the best upper confidence bound among unmeasured models.
-
-        ``explore`` weighs the predictive std (0: pure exploitation, the best predicted model).
-        """
-        ranking = self.rank_observed(observed, task_id=task_id)
-        todo = ranking[ranking["source"] != "measured"].copy()
+                     candidates: Sequence[str] | str | None = None) -> Ranking:
+        """Which model(s) to fine-tune next: the best upper confidence bound ``score + explore * std`` among
+        the models not yet measured (``explore=0``: the best predicted model)."""
+        ranking = self.query(observed=observed, candidates=candidates)
+        todo = ranking.frame[(ranking.frame["source"] != "measured") & ranking.frame["score"].notna()].copy()
         if todo.empty:
-            raise SchemaError("every model of the artifact is already measured; nothing to suggest")
-        todo["ucb"] = todo["score"] + explore * todo["std"]
+            raise SchemaError("every candidate model is already measured; nothing to suggest")
+        todo["ucb"] = todo["score"] + explore * todo["std"].fillna(0.0)
         todo = todo.sort_values(["ucb", "model_id"], ascending=[False, True]).head(n).reset_index(drop=True)
         todo["rank"] = np.arange(1, len(todo) + 1)
-        return todo
+        from dataclasses import replace
+
+        return replace(ranking, frame=todo)
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | os.PathLike[str]) -> Path:
         """Write the artifact directory atomically (see :mod:`fennec.query.artifact`)."""
         from fennec.query.artifact import save_recommender
 
+        self._check_fitted()
         return save_recommender(self, directory)
-
-    @classmethod
-    def config_class(cls) -> type[RecommenderConfig]:
-        return RecommenderConfig
 
     @classmethod
     def load(cls, directory: str | os.PathLike[str]) -> Recommender:
         """Load an artifact written by :meth:`save` (checks format version and checksums first)."""
         from fennec.query.artifact import load_recommender
 
-        return load_recommender(cls, directory)
+        return load_recommender(directory, cls)
 
-    def rank_candidates(self, ranking: pd.DataFrame, candidates, *, top_k: int | None = None) -> pd.DataFrame:
-        """Restrict a full ranking to ``candidates``; models without history are placed by architecture
-        (``source="archi2vec"``). See :mod:`fennec.query.candidates`."""
-        from fennec.query.candidates import rank_candidates
+    @classmethod
+    def from_parts(cls, *, config: RecommenderConfig, history: History, columns: Columns, scaler: TaskScaler,
+                   subspace: TransferSubspace, projector=None, task_embeddings=None,
+                   placer: ModelPlacer | None = None, manifest: dict | None = None) -> Recommender:
+        """A fitted recommender from its saved parts (what :func:`~fennec.query.artifact.load_recommender`
+        reads); the index and the completed columns are rebuilt."""
+        rec = cls(config=config)
+        rec.history_, rec.columns_, rec.scaler_, rec.subspace_ = history, columns, scaler, subspace
+        Y, _, _ = history.to_matrix()
+        if Y.shape != (len(subspace.model_ids_), len(subspace.task_ids_)):
+            raise ArtifactError(f"the stored history ({Y.shape}) does not match the subspace "
+                                f"({len(subspace.model_ids_)} x {len(subspace.task_ids_)})")
+        rec.Z_ = scaler.transform(Y)
+        rec.projector_, rec.task_embeddings_, rec._placer = projector, task_embeddings, placer
+        rec.manifest_ = manifest or {}
+        rec._derive()
+        return rec
 
-        return rank_candidates(self, ranking, candidates, top_k=top_k)
+    def position(self, model_id: str) -> int:
+        """Row of a fitted model (``UnknownIdError`` otherwise)."""
+        self._check_fitted()
+        try:
+            return self._position[model_id]
+        except KeyError:
+            raise UnknownIdError(f"model {model_id!r} is not in the fitted history") from None

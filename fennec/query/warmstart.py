@@ -110,6 +110,12 @@ def gaussian_fold_in(
     standardised score on the new task (revealed models included: their mean is shrunk, not pinned),
     and the profiled offset ``a`` (so that ``y / scale ~ a + z``).
     """
+    mean, std, a, _ = _gaussian(task_columns, revealed_rows, revealed_values, scale=scale, lam=lam,
+                                moments=moments, extra=None)
+    return mean, std, a
+
+
+def _gaussian(task_columns, revealed_rows, revealed_values, *, scale, lam, moments, extra):
     C, rows, y = _check(task_columns, revealed_rows, revealed_values)
     if scale <= 0:
         raise SchemaError(f"scale must be > 0, got {scale}")
@@ -119,17 +125,33 @@ def gaussian_fold_in(
     Shr = F @ F[rows].T
     Shr[rows, np.arange(len(rows))] += lam * v
     Srr = Shr[rows]
-    diag = (F**2).sum(1) + lam * v
     Ri = np.linalg.inv(Srr)
     one = np.ones(len(rows))
     denom = float(one @ Ri @ one)
     a = float(one @ Ri @ (z - m[rows])) / denom
-    mean = m + Shr @ Ri @ (z - a - m[rows])
-    # posterior covariance with the offset integrated out (flat prior): Schur complement plus the
-    # offset's uncertainty propagated through the regression coefficients
-    g = Shr @ Ri @ one
-    var = diag - np.einsum("ij,jk,ik->i", Shr, Ri, Shr) + g**2 / denom
-    return mean, np.sqrt(np.maximum(var, 0.0)), a
+
+    def posterior(mh, Fh, S):
+        # posterior covariance with the offset integrated out (flat prior): Schur complement plus the
+        # offset's uncertainty propagated through the regression coefficients
+        g = S @ Ri @ one
+        var = (Fh**2).sum(1) + lam * v - np.einsum("ij,jk,ik->i", S, Ri, S) + g**2 / denom
+        return mh + S @ Ri @ (z - a - m[rows]), np.sqrt(np.maximum(var, 0.0))
+
+    mean, std = posterior(m, F, Shr)
+    out_extra = None
+    if extra is not None:
+        me, Fe = _row_moments(extra, C.shape[1])
+        out_extra = posterior(me, Fe, Fe @ F[rows].T)
+    return mean, std, a, out_extra
+
+
+def _row_moments(extra: npt.ArrayLike, n_tasks: int) -> tuple[Array, Array]:
+    """Mean and covariance factor of extra rows, as :func:`column_moments` computes them for the others."""
+    E = np.asarray(extra, dtype=float)
+    if E.ndim != 2 or E.shape[1] != n_tasks or not np.isfinite(E).all():
+        raise SchemaError(f"extra rows must be a finite (k, {n_tasks}) array, got shape {E.shape}")
+    me = E.mean(1)
+    return me, (E - me[:, None]) / np.sqrt(max(n_tasks - 1, 1))
 
 
 def task_mixture_fold_in(
@@ -155,7 +177,8 @@ def task_mixture_fold_in(
 
 @dataclass(frozen=True)
 class WarmStart:
-    """Result of :func:`fold_in`. ``score`` ranks the models (higher is better; unitless)."""
+    """Result of :func:`fold_in`. ``score`` ranks the models (higher is better; unitless); the ``extra_*``
+    arrays are the same quantities for the ``extra`` rows (None without them)."""
 
     score: Array
     gaussian_mean: Array
@@ -163,11 +186,14 @@ class WarmStart:
     mixture_mean: Array
     task_weights: Array
     offset: float
+    extra_score: Array | None = None
+    extra_gaussian_mean: Array | None = None
+    extra_gaussian_std: Array | None = None
 
 
-def _standardise(p: Array) -> Array:
-    sd = p.std()
-    return (p - p.mean()) / sd if sd > 1e-12 else p - p.mean()
+def _standardiser(p: Array) -> tuple[float, float]:
+    sd = float(p.std())
+    return float(p.mean()), (sd if sd > 1e-12 else 1.0)
 
 
 def fold_in(
@@ -179,6 +205,7 @@ def fold_in(
     lam: float = 1.0,
     tau: float = 1.0,
     moments: tuple[Array, Array, float] | None = None,
+    extra: npt.ArrayLike | None = None,
 ) -> WarmStart:
     """Rank all models of a new task from ``k`` revealed raw scores (see the module docstring).
 
@@ -196,11 +223,22 @@ def fold_in(
         Noise level (standardised units) of the task-mixture view.
     moments : optional
         Precomputed :func:`column_moments` of ``task_columns`` (to reuse across calls).
+    extra : (e, n_tasks) array, optional
+        Profiles of further models (e.g. cold models placed from side information) to score with the same
+        posterior and the same standardisation as the models of ``task_columns``; they do not condition
+        it, so each extra row's score depends on that row alone.
     """
     C = np.asarray(task_columns, dtype=float)
     mom = moments if moments is not None else column_moments(C)
-    g_mean, g_std, a = gaussian_fold_in(C, revealed_rows, revealed_values, scale=scale, lam=lam, moments=mom)
+    g_mean, g_std, a, g_extra = _gaussian(C, revealed_rows, revealed_values, scale=scale, lam=lam, moments=mom,
+                                          extra=extra)
     x_mean, w = task_mixture_fold_in(C, revealed_rows, revealed_values, scale=scale, tau=tau)
-    score = _standardise(g_mean) + _standardise(x_mean)
-    return WarmStart(score=score, gaussian_mean=g_mean, gaussian_std=g_std, mixture_mean=x_mean,
-                     task_weights=w, offset=a)
+    (gm, gs), (xm, xs) = _standardiser(g_mean), _standardiser(x_mean)
+    score = (g_mean - gm) / gs + (x_mean - xm) / xs
+    if g_extra is None:
+        return WarmStart(score=score, gaussian_mean=g_mean, gaussian_std=g_std, mixture_mean=x_mean,
+                         task_weights=w, offset=a)
+    x_extra = np.asarray(extra, dtype=float) @ w
+    return WarmStart(score=score, gaussian_mean=g_mean, gaussian_std=g_std, mixture_mean=x_mean, task_weights=w,
+                     offset=a, extra_score=(g_extra[0] - gm) / gs + (x_extra - xm) / xs,
+                     extra_gaussian_mean=g_extra[0], extra_gaussian_std=g_extra[1])

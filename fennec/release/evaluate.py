@@ -1,10 +1,10 @@
-"""Evaluate Fennec and the baselines on a benchmark release's stored splits, and report the results.
+"""Evaluate Fennec and the baselines on the shipped histories or a benchmark release, and report the results.
 
-:func:`evaluate_with_splits` is :func:`fennec.evaluation.evaluate_history` with the release's splits
-(the warm-start revealed models and held-out cells are the stored ones) and archi2vec vectors. With the
-same seed, ``evaluate_history`` draws exactly these splits itself (:func:`fennec.evaluation.splits.make_splits`),
-so evaluating ``data/`` and the release give the same table. The random baseline is not part of the
-splits: it is drawn from ``default_rng(config.seed)``.
+:func:`evaluate_shipped` runs the per-history protocols (:func:`fennec.evaluation.evaluate_history`) and
+leave-one-history-out (:func:`fennec.evaluation.evaluate_zoo`) on histories of ``data/``;
+:func:`evaluate_benchmark` does the same from a release alone, on its stored splits, models and archi2vec
+vectors. With the same seed, ``evaluate_history`` draws exactly the stored splits itself
+(:func:`fennec.evaluation.splits.make_splits`), so evaluating ``data/`` and the release give the same table.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from fennec.evaluation.protocols import EvalConfig, check_splits, evaluate_history, summarize
-from fennec.history.table import History, TaskScaler
-from fennec.subspace.factorization import TransferSubspace
+from fennec.evaluation.protocols import EvalConfig, evaluate_history, summarize
+from fennec.evaluation.zoo import evaluate_zoo
+from fennec.history.table import History
 
 logger = logging.getLogger(__name__)
 
@@ -26,81 +26,64 @@ logger = logging.getLogger(__name__)
 DEFAULT_PROTOCOLS = ("loto", "warm", "lomo", "cells")
 
 
-def evaluate_with_splits(
-    history: History,
-    splits: dict,
-    *,
-    side: pd.DataFrame | None = None,
-    config: EvalConfig | None = None,
-    arch=None,
-    n_draws: int | None = None,
-    task_embeddings=None,
-    progress: bool | None = None,
-) -> pd.DataFrame:
-    """Run ``config.protocols`` on ``history`` with the folds of ``splits``; rows as ``evaluate_history``.
+def _run(histories: dict[str, History], cfg: EvalConfig, *, union: bool = False, registry=None, splits=None,
+         arch=None, n_draws=None, task_embeddings=None, progress=None) -> pd.DataFrame:
+    per_history = tuple(p for p in cfg.protocols if p != "loho")
+    need_emb = "proxy" in cfg.protocols or "loho" in cfg.protocols
+    if task_embeddings is None and need_emb:
+        from fennec.proxy import load_shipped_text_embeddings
 
-    Parameters
-    ----------
-    history : History
-    splits : dict
-        One history's splits (:func:`fennec.release.export.make_splits`); its ``models``/``tasks`` must be the
-        history's matrix order.
-    side : DataFrame, optional
-        Models side table in ``history.model_ids`` order (baselines and cold models).
-    config : EvalConfig, optional
-        Protocols, subspace configuration, seed of the subspace and the random baseline. ``warm_k``
-        selects among the stored k; ``n_draws`` and ``cell_fraction`` are ignored (the splits decide).
-    arch : fennec.release.export.ArchiVectors, optional
-        archi2vec vectors for the cold-model featurizer (default: the installed archi2vec catalogue).
-    n_draws : int, optional
-        Use only the first ``n_draws`` stored warm-start and cell draws (default: all).
-    """
-    Y, model_ids, task_ids = history.to_matrix()
-    check_splits(splits, model_ids, task_ids, history.name)
-    return evaluate_history(history, side=side, config=config, splits=splits, arch=arch, n_draws=n_draws,
-                            task_embeddings=task_embeddings, progress=progress)
+        task_embeddings = load_shipped_text_embeddings()
+    frames = []
+    if per_history:
+        sub = replace(cfg, protocols=per_history)
+        for name, h in histories.items():
+            context = [o for n, o in histories.items() if n != name] if union else ()
+            res = evaluate_history(h, registry=registry, config=sub, splits=(splits or {}).get(name), arch=arch,
+                                   n_draws=n_draws, task_embeddings=task_embeddings, progress=progress,
+                                   context=context)
+            frames.append(res.assign(history=name + ("+zoo" if union else "")))
+    if "loho" in cfg.protocols:
+        frames.append(evaluate_zoo(list(histories.values()), registry=registry, config=cfg,
+                                   task_embeddings=task_embeddings, progress=progress).assign(history="zoo"))
+    out = pd.concat(frames, ignore_index=True)
+    if out["history"].nunique() == 1 and not union:
+        out = out.drop(columns="history")
+    else:
+        out.insert(0, "history", out.pop("history"))
+    return out
 
 
-def evaluate_benchmark(
-    release,
-    *,
-    histories: Sequence[str] | None = None,
-    config: EvalConfig | None = None,
-    n_draws: int | None = None,
-    progress: bool | None = None,
-) -> pd.DataFrame:
-    """Evaluate every (or the named) history of a release on its stored splits.
+def evaluate_shipped(histories: Sequence[History], *, config: EvalConfig | None = None, union: bool = False,
+                     progress: bool | None = None) -> pd.DataFrame:
+    """Evaluate histories of ``data/`` (per-history protocols; ``loho`` over all of them; ``union``: every
+    fold of a history's protocols also fits the other histories, one zoo). A ``history`` column is added
+    when there are several blocks."""
+    from fennec.history.union import history_label
 
-    Parameters
-    ----------
-    release : BenchmarkRelease or path-like
-        A path is loaded with :func:`fennec.release.export.load_benchmark` (every checksum verified first).
-    histories : sequence of str, optional
-        History names (default: all of the release's).
-    config : EvalConfig, optional
-        Default: ``EvalConfig(protocols=DEFAULT_PROTOCOLS)``.
+    cfg = config or EvalConfig()
+    return _run({history_label(h): h for h in histories}, cfg, union=union, progress=progress)
 
-    Returns
-    -------
-    DataFrame
-        ``evaluate_history``'s rows with a leading ``history`` column.
+
+def evaluate_benchmark(release, *, histories: Sequence[str] | None = None, config: EvalConfig | None = None,
+                       n_draws: int | None = None, progress: bool | None = None) -> pd.DataFrame:
+    """Evaluate every (or the named) history of a release on its stored splits, from the release alone.
+
+    ``release``: a :class:`~fennec.release.export.BenchmarkRelease` or a path (every checksum verified
+    first). Returns the evaluation rows with a leading ``history`` column.
     """
     from fennec.release.export import BenchmarkRelease, load_benchmark
 
     rel = release if isinstance(release, BenchmarkRelease) else load_benchmark(release)
     cfg = config or EvalConfig(protocols=DEFAULT_PROTOCOLS)
     names = list(histories) if histories else rel.history_names
-    frames = []
-    emb = rel.task_embeddings() if "proxy" in cfg.protocols else None
-    for name in names:
-        h = rel.history(name)
-        side = rel.side_table(h.model_ids)
-        res = evaluate_with_splits(h, rel.history_splits(name), side=side, config=cfg, arch=rel.archi2vec,
-                                   task_embeddings=emb,
-                                   n_draws=n_draws, progress=progress)
-        res.insert(0, "history", name)
-        frames.append(res)
-    return pd.concat(frames, ignore_index=True)
+    hs = {n: rel.history(n) for n in names}
+    emb = rel.task_embeddings() if ("proxy" in cfg.protocols or "loho" in cfg.protocols) else None
+    out = _run(hs, cfg, registry=rel.registry(), splits={n: rel.history_splits(n) for n in names},
+               arch=rel.archi2vec.source(), n_draws=n_draws, task_embeddings=emb, progress=progress)
+    if "history" not in out.columns:
+        out.insert(0, "history", names[0])
+    return out
 
 
 def summarize_benchmark(results: pd.DataFrame) -> pd.DataFrame:
@@ -115,7 +98,7 @@ def summarize_benchmark(results: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-_PROTOCOL_NAMES = {"loto": "leave-one-task-out", "proxy": "leave-one-task-out, placed by class names (text proxy)", "lomo": "leave-one-model-out (cold model)",
+_PROTOCOL_NAMES = {"loho": "leave-one-history-out", "loto": "leave-one-task-out", "proxy": "leave-one-task-out, placed by class names (text proxy)", "lomo": "leave-one-model-out (cold model)",
                    "cells": "random held-out cells (20 %)"}
 _METHOD_NAMES = {"fennec": "**fennec**", "fennec_subspace": "fennec (subspace fold-in only)",
                  "fennec_noarch": "fennec without archi2vec", "history_prior": "history prior",
@@ -149,38 +132,48 @@ def results_markdown(results: pd.DataFrame, *, title: str | None = None) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def heldout_predictions(
-    history: History,
-    *,
-    fraction: float = 0.2,
-    seed: int = 0,
-    config: EvalConfig | None = None,
-) -> pd.DataFrame:
+def heldout_predictions(history: History, *, fraction: float = 0.2, seed: int = 0,
+                        config: EvalConfig | None = None) -> pd.DataFrame:
     """Predicted vs true scores of randomly held-out cells (task units), for :func:`plot_predicted_vs_true`.
 
-    The cells are drawn as the first ``cells`` draw of :func:`fennec.release.export.make_splits`; the subspace
-    (``config.subspace``) is fitted on the others. Returns ``task_id, model_id, predicted, true``.
+    The cells are the first ``cells`` draw of :func:`fennec.evaluation.splits.make_splits`; a Recommender
+    (``config.recommender``) is fitted on the others and asked ``query(task=t)``. Returns
+    ``task_id, model_id, predicted, true``.
     """
-    from fennec.release.export import make_splits
+    import warnings
+
+    from fennec.evaluation.protocols import canonical
+    from fennec.evaluation.splits import make_splits
+    from fennec.history.table import HistoryWarning
+    from fennec.query.recommender import Recommender
+    from fennec.zoo.registry import ModelRegistry
 
     cfg = config or EvalConfig()
-    Y, model_ids, task_ids = history.to_matrix()
-    held = np.array(make_splits(history, seed=seed, n_draws=1, cell_fraction=fraction, cell_draws=1)["cells"][0],
+    h = canonical(history, ModelRegistry.load())
+    Y, model_ids, task_ids = h.to_matrix()
+    held = np.array(make_splits(h, seed=seed, n_draws=1, cell_fraction=fraction, cell_draws=1)["cells"][0],
                     dtype=int).reshape(-1, 2)
-    train = Y.copy()
-    train[held[:, 0], held[:, 1]] = np.nan
-    ok = np.isfinite(train).sum(axis=0) >= 2
-    scaler = TaskScaler.fit(np.where(ok, train, 0.0))
-    Z = np.where(ok, scaler.transform(train), np.nan)
-    sub = TransferSubspace(**cfg.subspace, random_state=seed).fit(Z)
-    pred = scaler.inverse_transform(sub.reconstruct())
-    keep = ok[held[:, 1]]
-    r, c = held[keep, 0], held[keep, 1]
-    return pd.DataFrame({"task_id": [task_ids[j] for j in c], "model_id": [model_ids[i] for i in r],
-                         "predicted": pred[r, c], "true": Y[r, c]})
+    cells = set(zip((model_ids[r] for r in held[:, 0]), (task_ids[c] for c in held[:, 1]), strict=True))
+    keep = [(m, t) not in cells for m, t in zip(h.frame["model_id"], h.frame["task_id"], strict=True)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", HistoryWarning)
+        rec = Recommender(cfg.recommender).fit(History.from_frame(h.frame[keep], name=h.name, min_models_per_task=2))
+    rows = []
+    for j, task in enumerate(task_ids):
+        mine = held[held[:, 1] == j, 0]
+        if not len(mine) or task not in rec.column_ids:
+            continue
+        frame = rec.query(task=task).frame.set_index("model_id")
+        for i in mine:
+            if model_ids[i] in frame.index:
+                rows.append({"task_id": task, "model_id": model_ids[i], "predicted": frame.at[model_ids[i], "score"],
+                             "true": Y[i, j]})
+    return pd.DataFrame(rows, columns=["task_id", "model_id", "predicted", "true"])
 
 
 def quick_config(**kwargs) -> EvalConfig:
     """A fast :class:`EvalConfig` (fixed rank 2, l2 1) for examples and tests; keywords override fields."""
-    base = EvalConfig(subspace={"n_components": 2, "l2": 1.0})
+    from fennec.query.recommender import RecommenderConfig
+
+    base = EvalConfig(recommender=RecommenderConfig(n_components=2, l2=1.0, placer_folds=3))
     return replace(base, **kwargs)

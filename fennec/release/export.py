@@ -32,7 +32,7 @@ import logging
 import os
 import shutil
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -93,14 +93,28 @@ def _shipped_provenance_sections() -> dict[str, str]:
 
 
 def _archi2vec_arrays(archs: list[str]) -> tuple[dict[str, np.ndarray], list[str]]:
-    from fennec.zoo.placement import archi2vec_vectors, catalogue_pca
+    from fennec.zoo.placement import catalogue_source
 
-    vecs, known = archi2vec_vectors(archs)
+    src = catalogue_source()
+    vecs, known = src.lookup(archs)
     kept = [a for a, k in zip(archs, known, strict=True) if k]
-    mean, comps = catalogue_pca(8)
-    arrays = {"vectors": vecs[known].astype(np.float32), "catalogue_pca_mean": mean.astype(np.float64),
-              "catalogue_pca_components": comps.astype(np.float64)}
+    arrays = {"vectors": vecs[known].astype(np.float32), "catalogue_pca_mean": np.asarray(src.pca_mean, np.float64),
+              "catalogue_pca_components": np.asarray(src.pca_components, np.float64)}
     return arrays, kept
+
+
+def _release_models(loaded: dict[str, History]):
+    """The registry rows of the histories' models (canonical ids) and the histories in canonical ids."""
+    from fennec.evaluation.protocols import canonical, with_unknown
+    from fennec.zoo.registry import ModelRegistry
+
+    registry = ModelRegistry.load()
+    for h in loaded.values():
+        registry = with_unknown(registry, h.model_ids)
+    canon = {name: canonical(h, registry) for name, h in loaded.items()}
+    ids = sorted({m for h in canon.values() for m in h.model_ids})
+    frame = registry.frame.set_index("model_id").loc[ids].reset_index()
+    return frame, canon
 
 
 def export_benchmark(
@@ -141,25 +155,18 @@ def export_benchmark(
         warnings.simplefilter("ignore")  # HistoryWarning is also logged
         for name in names:
             loaded[name] = load_history(name)
-    models = pd.read_csv(src / "models.csv", dtype=str, keep_default_na=False)
+    models, canon = _release_models(loaded)
     tasks = pd.read_csv(src / "tasks.csv", dtype=str, keep_default_na=False)
     with open(src / "classnames" / "classnames.json", encoding="utf-8") as fh:
         classnames = json.load(fh)
-    model_ids = sorted({m for h in loaded.values() for m in h.model_ids})
     task_ids = sorted({t for h in loaded.values() for t in h.task_ids})
-    unknown = sorted(set(model_ids) - set(models["model_id"]))
-    if unknown:
-        raise UnknownIdError(f"models.csv lacks {len(unknown)} model id(s) of the histories: {unknown[:5]}")
-    models = models[models["model_id"].isin(model_ids)].sort_values("model_id").reset_index(drop=True)
     tasks = tasks[tasks["task_id"].isin(task_ids)].sort_values("task_id").reset_index(drop=True)
     tasks.insert(tasks.columns.get_loc("n_classes") + 1, "classnames_key",
                  [t if t in classnames else "" for t in tasks["task_id"]])
-    archs = sorted({a for a in models["timm_arch"] if a})
+    archs = sorted({a for a in models["arch"] if a})
     arrays, kept = _archi2vec_arrays(archs)
-    row = {a: str(i) for i, a in enumerate(kept)}
-    models["archi2vec_row"] = [row.get(a, "") for a in models["timm_arch"]]
     splits = {"format": "fennec-benchmark-splits", **splits_parameters(seed, n_draws),
-              "histories": {name: make_splits(h, seed=seed, n_draws=n_draws) for name, h in loaded.items()}}
+              "histories": {name: make_splits(h, seed=seed, n_draws=n_draws) for name, h in canon.items()}}
     from fennec.evaluation.rankmetrics import CONVENTIONS
 
     conventions = {"metrics": CONVENTIONS, "aggregation": "per task across the task's ranked models, then the "
@@ -240,13 +247,15 @@ def _datasheet(names, loaded, provenance, seed, n_draws, tasks, models, kept) ->
         f"| `tasks.csv` | {len(tasks)} tasks: `task_id, display_name, n_classes, classnames_key, domain, "
         "multi_label, histories` |",
         "| `classnames.json` | class names per task in label order (key = `classnames_key`) |",
-        f"| `models.csv` | {len(models)} models: timm architecture and (when the same weights) timm tag, "
-        "pre-training, source data, family, params (M), GMACs, ImageNet top-1, `archi2vec_row` |",
+        f"| `models.csv` | {len(models)} models, rows of Fennec's model registry: canonical id (timm tag, "
+        "torchvision weights, hf-hub id or history-local id), aliases (each history's own id), timm "
+        "architecture, ImageNet top-1/top-5, params (M), GMACs, input size, pre-training kind, family |",
         f"| `archi2vec.safetensors`, `archi2vec_ids.csv` | archi2vec vectors of the {len(kept)} timm architectures "
         "(`vectors`), and the PCA of the whole archi2vec catalogue used by the cold-model featurizer |",
         "| `task_embeddings/` | text-proxy task embeddings (all-MiniLM-L6-v2 on the class names; identity in "
         "the JSON sidecar) |",
-        "| `splits.json` | per history: `models`/`tasks` (matrix order), `loto`, `lomo`, `xgroup` groups, "
+        "| `splits.json` | per history (canonical model ids): `models`/`tasks` (matrix order), `loto`, `lomo`, "
+        "`xgroup` groups, "
         "`warm` revealed model ids per task / k / draw, `cells` held-out `[model_index, task_index]` per draw |",
         "| `conventions.json` | metric definitions exactly as computed (scipy calls) and protocol definitions |",
         "| `manifest.json` | format version, splits parameters, sha256 of every file |", "",
@@ -317,6 +326,12 @@ class ArchiVectors:
                 out[i], known[i] = self.vectors[index[a.split(".")[0]]], True
         return out, known
 
+    def source(self):
+        """As an :class:`~fennec.zoo.placement.ArchSource` for the cold-model placement."""
+        from fennec.zoo.placement import ArchSource
+
+        return ArchSource(self.lookup, self.pca_mean, self.pca_components)
+
 
 @dataclass
 class BenchmarkRelease:
@@ -345,13 +360,14 @@ class BenchmarkRelease:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 h = History.from_csv(self.path / self.manifest["histories"][name]["file"])
-            object.__setattr__(h, "name", name)
-            self._histories[name] = h
+            self._histories[name] = replace(h, name=name)
         return self._histories[name]
 
-    def side_table(self, model_ids: list[str]) -> pd.DataFrame:
-        """Side information of ``model_ids`` (rows in that order), as ``fennec.data.shipped.model_side_table``."""
-        return self.models.set_index("model_id").reindex(model_ids)
+    def registry(self):
+        """The release's models as a :class:`~fennec.zoo.registry.ModelRegistry` (resolves every history id)."""
+        from fennec.zoo.registry import ModelRegistry
+
+        return ModelRegistry(self.models, architectures=self.archi2vec.archs)
 
     def history_splits(self, name: str) -> dict:
         try:
@@ -384,8 +400,11 @@ def load_benchmark(path: str | os.PathLike[str]) -> BenchmarkRelease:
     """Verify every checksum of a release, then load its tables, splits and archi2vec vectors."""
     path = Path(path)
     manifest = verify_benchmark(path)
-    models = pd.read_csv(path / "models.csv", dtype={"model_id": str, "timm_arch": str, "timm_model": str},
-                         keep_default_na=False, na_values={c: [""] for c in ("params_m", "gmacs", "imagenet_top1")})
+    from fennec.zoo.registry import NUMERIC
+
+    models = pd.read_csv(path / "models.csv", dtype=str, keep_default_na=False)
+    for col in NUMERIC:
+        models[col] = pd.to_numeric(models[col].replace("", np.nan), errors="coerce")
     tasks = pd.read_csv(path / "tasks.csv", keep_default_na=False, na_values={"n_classes": [""]})
     with open(path / "classnames.json", encoding="utf-8") as fh:
         classnames = json.load(fh)

@@ -308,6 +308,21 @@ class TransferSubspace:
         out = out.sort_values(["_key", "n_components", "l2"], ascending=[True, True, False]).drop(columns="_key")
         return out.reset_index(drop=True)
 
+    @classmethod
+    def from_arrays(cls, *, model_vectors: Array, model_bias: Array, task_vectors: Array, task_bias: Array,
+                    global_mean: float, noise_var: float, model_ids: Sequence[str], task_ids: Sequence[str],
+                    l2: float, n_iter: int | None = None, objective: float | None = None,
+                    cv_results: pd.DataFrame | None = None) -> TransferSubspace:
+        """A fitted subspace from stored arrays (an artifact), without refitting."""
+        sub = cls(int(model_vectors.shape[1]), l2=l2)
+        sub.model_vectors_, sub.model_bias_ = np.asarray(model_vectors, float), np.asarray(model_bias, float)
+        sub.task_vectors_, sub.task_bias_ = np.asarray(task_vectors, float), np.asarray(task_bias, float)
+        sub.global_mean_, sub.noise_var_ = float(global_mean), float(noise_var)
+        sub.n_components_, sub.l2_ = int(model_vectors.shape[1]), float(l2)
+        sub.n_iter_, sub.objective_, sub.cv_results_ = n_iter, objective, cv_results
+        sub.model_ids_, sub.task_ids_ = list(model_ids), list(task_ids)
+        return sub
+
     # ------------------------------------------------------------------ predictions
     def _check_fitted(self) -> None:
         if not hasattr(self, "model_vectors_"):

@@ -1,68 +1,88 @@
-"""Cold-start models: place a model with no fine-tuning history into the transfer subspace.
+"""Cold models: place a model with no fine-tuning history into the transfer subspace from its side information.
 
-A model's side information -- its architecture's archi2vec vector, parameter count, GMACs, ImageNet
-top-1 where known, kind of pre-training -- predicts its subspace coordinates ``[b_i, u_i]`` (general
-transfer quality and task-specific direction) by ridge regression fitted on the models that do have a
-history. Pure NumPy except :func:`model_feature_table`, which reads the shipped tables / catalogue.
+A model's subspace coordinates ``t_i = [b_i, u_i]`` (general transfer quality, task-specific direction) are
+predicted in stages, each a ridge regression fitted on the models that do have a history, each on what the
+previous stages left:
 
-Feature design (:class:`ModelFeaturizer`): the 256-d archi2vec vectors are reduced by a PCA fitted on
-the whole archi2vec catalogue (unsupervised, ~1 370 timm architectures, so no history leaks into it),
-numeric features are log-scaled and standardised, unknown values are mean-imputed with a missing flag.
+1. **base**: the strongest simple predictors -- ImageNet top-1 with a per-kind intercept (top-1 compared
+   within its pre-training kind; a missing top-1 is imputed by its kind's mean and flagged), log parameter
+   count and log GMACs (likewise);
+2. **family**: one-hot architecture family, under its own penalty -- or off;
+3. **archi2vec**: the archi2vec vector (PCA of the whole catalogue, unsupervised), under its own penalty --
+   or off;
+4. **architecture link**: a share ``gamma`` of the mean residual of the history models with the same timm
+   architecture (and pre-training kind, when there are such): a timm ``mobilenetv2_100`` inherits part of
+   what the other stages could not explain about torchvision's ``mobilenet_v2``.
+
+The penalties and ``gamma`` are chosen by K-fold cross-validation over the history's models, scored by the
+per-task Kendall tau of the held-out models' predicted profiles against their standardised results: a
+correction is kept only where this nested validation says it helps (near-ties go to the simpler choice).
+Every feature is scaled with statistics fixed at fit time, so a model's placement never depends on which
+other models are placed with it. Pure NumPy / pandas: side tables in, arrays out.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import product
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from fennec.errors import NotFittedError, SchemaError
+from fennec.zoo.features import SideFeaturizer
 
 logger = logging.getLogger(__name__)
 
 Array = npt.NDArray[np.float64]
-NUMERIC = (("params_m", True), ("gmacs", True), ("imagenet_top1", False))
+ArchLookup = Callable[[Sequence[str]], tuple[Array, np.ndarray]]
+STAGES = ("base", "family", "archi2vec")
 
 
-def archi2vec_vectors(archs: Sequence[str | None]) -> tuple[Array, np.ndarray]:
-    """archi2vec vectors of timm architecture names (zeros and ``False`` where none / unknown)."""
-    import archi2vec
+@dataclass(frozen=True)
+class ArchSource:
+    """Where archi2vec vectors come from: ``lookup(archs) -> (vectors, known)`` and the PCA basis
+    ``(mean, components)`` (the installed catalogue by default; a benchmark release stores its own)."""
 
-    names, vectors, _ = archi2vec.load_catalogue()
+    lookup: ArchLookup
+    pca_mean: Array
+    pca_components: Array
+
+
+def catalogue_source(n_components: int = 8) -> ArchSource:
+    """The installed archi2vec catalogue: vectors by architecture name, PCA of the whole catalogue."""
+    mean, comps = _catalogue_pca(n_components)
+    return ArchSource(catalogue_vectors, mean, comps)
+
+
+def catalogue_vectors(archs: Sequence[str]) -> tuple[Array, np.ndarray]:
+    """archi2vec vectors of timm architecture names from the catalogue (zeros, ``False`` where unknown)."""
+    names, vectors = _catalogue()
     index = {n: i for i, n in enumerate(names)}
     out = np.zeros((len(archs), vectors.shape[1]))
     known = np.zeros(len(archs), bool)
-    missing = []
     for i, a in enumerate(archs):
-        if not a or not isinstance(a, str):
-            continue
-        base = a.split(".")[0]
-        if base in index:
-            out[i], known[i] = vectors[index[base]], True
-        else:
-            missing.append((i, base))
-    if missing:
-        try:
-            out[[i for i, _ in missing]] = archi2vec.lookup([b for _, b in missing])
-            known[[i for i, _ in missing]] = True
-        except Exception as exc:  # an unknown arch: no vector, flagged as missing
-            logger.warning("archi2vec could not encode %s (%s)", [b for _, b in missing], exc)
+        j = index.get(str(a).split(".")[0]) if a else None
+        if j is not None:
+            out[i], known[i] = vectors[j], True
     return out, known
 
 
-@lru_cache(maxsize=4)
-def catalogue_pca(n_components: int = 8) -> tuple[Array, Array]:
-    """``(mean, components)`` of a PCA of the whole archi2vec catalogue (computed once per process;
-    the arrays are read-only)."""
+@lru_cache(maxsize=1)
+def _catalogue() -> tuple[list[str], Array]:
     import archi2vec
 
-    _, vectors, _ = archi2vec.load_catalogue()
-    V = vectors.astype(np.float64)
+    names, vectors, _ = archi2vec.load_catalogue()
+    return list(names), vectors.astype(np.float64)
+
+
+@lru_cache(maxsize=4)
+def _catalogue_pca(n_components: int) -> tuple[Array, Array]:
+    _, V = _catalogue()
     mean = V.mean(axis=0)
     _, _, vt = np.linalg.svd(V - mean, full_matrices=False)
     comps = vt[:n_components].copy()
@@ -70,70 +90,10 @@ def catalogue_pca(n_components: int = 8) -> tuple[Array, Array]:
     return mean, comps
 
 
-@dataclass
-class ModelFeaturizer:
-    """Turn a models side table into a numeric design matrix (fit learns imputation and scaling)."""
-
-    n_arch_components: int = 8
-    use_archi2vec: bool = True
-
-    def fit(self, side: pd.DataFrame) -> ModelFeaturizer:
-        self.columns_ = [c for c, _ in NUMERIC if c in side.columns]
-        raw = self._raw(side)
-        obs = np.isfinite(raw)
-        counts = obs.sum(axis=0)
-        self.mean_ = np.where(counts > 0, np.where(obs, raw, 0.0).sum(axis=0) / np.maximum(counts, 1), 0.0)
-        filled = np.where(np.isfinite(raw), raw, self.mean_)
-        self.scale_ = filled.std(axis=0) if raw.size else np.zeros(0)
-        self.scale_ = np.where(self.scale_ > 1e-12, self.scale_, 1.0)
-        self.pretraining_ = sorted(set(side.get("pretraining", pd.Series(dtype=str)).fillna("").astype(str)) - {""})
-        if self.use_archi2vec:
-            self.pca_mean_, self.pca_components_ = self._arch_pca()
-        return self
-
-    # where archi2vec vectors come from (the installed catalogue; see StoredVectorsFeaturizer)
-    def _arch_pca(self) -> tuple[Array, Array]:
-        return catalogue_pca(self.n_arch_components)
-
-    def _arch_vectors(self, archs: list) -> tuple[Array, np.ndarray]:
-        return archi2vec_vectors(archs)
-
-    def _raw(self, side: pd.DataFrame) -> Array:
-        cols = []
-        for c, log in NUMERIC:
-            if c not in side.columns:
-                continue
-            v = pd.to_numeric(side[c], errors="coerce").to_numpy(dtype=float, copy=True)
-            if log:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    v = np.log10(v)
-            cols.append(np.where(np.isfinite(v), v, np.nan))
-        return np.column_stack(cols) if cols else np.zeros((len(side), 0))
-
-    def transform(self, side: pd.DataFrame) -> Array:
-        if not hasattr(self, "columns_"):
-            raise NotFittedError("This ModelFeaturizer is not fitted yet; call fit() first.")
-        raw = self._raw(side)
-        miss = ~np.isfinite(raw)
-        num = (np.where(miss, self.mean_, raw) - self.mean_) / self.scale_
-        parts = [num, miss.astype(float)]
-        kinds = side.get("pretraining", pd.Series([""] * len(side))).fillna("").astype(str).to_numpy()
-        parts.append(np.column_stack([kinds == k for k in self.pretraining_]).astype(float)
-                     if self.pretraining_ else np.zeros((len(side), 0)))
-        if self.use_archi2vec:
-            archs = side.get("timm_arch", pd.Series([None] * len(side))).tolist()
-            vec, known = self._arch_vectors(archs)
-            proj = (vec - self.pca_mean_) @ self.pca_components_.T
-            proj[~known] = 0.0
-            scale = np.sqrt(np.mean(proj[known] ** 2)) if known.any() else 1.0
-            parts += [proj / max(scale, 1e-12), (~known).astype(float)[:, None]]
-        return np.hstack(parts)
-
-
-def fit_placement(X: Array, targets: Array, *, l2: float = 1.0) -> Array:
-    """Ridge coefficients (with an unpenalised intercept) from features ``X`` to ``targets``."""
+def ridge(X: Array, T: Array, l2: float) -> Array:
+    """Ridge coefficients with an unpenalised intercept (first row) from ``X`` (n, p) to ``T`` (n, q)."""
     X = np.asarray(X, dtype=float)
-    T = np.asarray(targets, dtype=float)
+    T = np.asarray(T, dtype=float)
     if X.shape[0] != T.shape[0]:
         raise SchemaError(f"features have {X.shape[0]} rows but targets have {T.shape[0]}")
     Xa = np.hstack([np.ones((len(X), 1)), X])
@@ -141,124 +101,195 @@ def fit_placement(X: Array, targets: Array, *, l2: float = 1.0) -> Array:
     return np.linalg.solve(Xa.T @ Xa + np.diag(pen) + 1e-9 * np.eye(Xa.shape[1]), Xa.T @ T)
 
 
-def predict_placement(X: Array, coef: Array) -> Array:
-    X = np.asarray(X, dtype=float)
-    return np.hstack([np.ones((len(X), 1)), X]) @ coef
+def apply_ridge(X: Array, coef: Array) -> Array:
+    return np.hstack([np.ones((len(X), 1)), np.asarray(X, dtype=float)]) @ coef
 
 
-def timm_side_table(archs: Sequence[str], known: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Side information of timm architectures (``arch`` or ``arch.tag``) for :class:`ModelFeaturizer`.
-
-    Rows of ``known`` (a models table) whose ``timm_model`` or ``timm_arch`` matches are reused;
-    otherwise the parameter count is measured by building the model on the meta device (no weights,
-    no download) and GMACs / ImageNet top-1 are left unknown.
-    """
-    rows = []
-    for name in archs:
-        arch = name.split(".")[0]
-        row = {"model_id": name, "timm_arch": arch, "params_m": np.nan, "gmacs": np.nan,
-               "imagenet_top1": np.nan, "pretraining": ""}
-        if known is not None and len(known):
-            hit = known[(known.get("timm_model", pd.Series(dtype=str)) == name)]
-            if hit.empty:
-                hit = known[(known.get("timm_arch", pd.Series(dtype=str)) == arch)]
-            if not hit.empty:
-                h = hit.iloc[0]
-                for col in ("params_m", "gmacs", "pretraining"):
-                    if col in h.index:
-                        row[col] = h[col]
-                if "timm_model" in h.index and h["timm_model"] == name:
-                    row["imagenet_top1"] = h.get("imagenet_top1", np.nan)
-        if not np.isfinite(pd.to_numeric(row["params_m"], errors="coerce")):
-            row["params_m"] = _count_params_m(arch)
-        rows.append(row)
-    return pd.DataFrame(rows)
+def sibling_residuals(archs: np.ndarray, kinds: np.ndarray, train_archs: np.ndarray, train_kinds: np.ndarray,
+                      residuals: Array) -> Array:
+    """Mean residual of the training models sharing each model's architecture (same kind preferred)."""
+    out = np.zeros((len(archs), residuals.shape[1]))
+    for i, (a, k) in enumerate(zip(archs, kinds, strict=True)):
+        if not a:
+            continue
+        same = train_archs == a
+        both = same & (train_kinds == k)
+        pick = both if both.any() else same
+        if pick.any():
+            out[i] = residuals[pick].mean(axis=0)
+    return out
 
 
-def _count_params_m(arch: str) -> float:
-    from fennec._torch_compat import ensure_torchvision
+def profile_kendall(T_hat: Array, Z: Array, task_vectors: Array) -> float:
+    """Mean over tasks of Kendall tau between predicted profiles ``b + u . v_j`` and observed ``Z[:, j]``."""
+    from scipy.stats import kendalltau
 
-    ensure_torchvision()
-    import timm
-    import torch
-
-    if not timm.is_model(arch):
-        import difflib
-
-        close = difflib.get_close_matches(arch, timm.list_models(), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise SchemaError(f"unknown timm architecture {arch!r}{hint}")
-    with torch.device("meta"):
-        model = timm.create_model(arch, pretrained=False)
-    return float(sum(p.numel() for p in model.parameters()) / 1e6)
+    P = T_hat[:, :1] + T_hat[:, 1:] @ task_vectors.T
+    taus = []
+    for j in range(Z.shape[1]):
+        ok = np.isfinite(Z[:, j])
+        if ok.sum() >= 3 and np.ptp(P[ok, j]) > 0:
+            taus.append(kendalltau(P[ok, j], Z[ok, j]).statistic)
+    return float(np.nanmean(taus)) if taus else -np.inf
 
 
 class ModelPlacer:
-    """Predict a model's standardised profile over the history's tasks from its side information.
+    """Predict a model's subspace coordinates ``[b, u]`` from its side information (module docstring).
 
-    ``fit(side, subspace)`` learns ridge coefficients from the featurized side table of the history's
-    models (rows in ``subspace.model_ids_`` order; models whose side information is all unknown still
-    count, through the missing flags) to their ``[b_i, u_i]``. ``profiles(side)`` returns
-    ``mu + b + c_j + u . v_j`` for every history task ``j``.
+    Parameters
+    ----------
+    l2_grid, family_l2_grid, arch_l2_grid, gamma_grid : tuples
+        Candidates for the penalties of the base, family and archi2vec stages (``inf`` = stage off) and for
+        the share of the architecture siblings' residual; chosen by ``n_folds``-fold cross-validation.
+    use_archi2vec : bool
+        ``False`` removes the archi2vec stage from the search (the ``fennec_noarch`` ablation).
     """
 
-    def __init__(self, *, l2: float = 10.0, n_arch_components: int = 8) -> None:
-        self.l2 = l2
-        self.n_arch_components = n_arch_components
+    def __init__(self, *, l2_grid: Sequence[float] = (3.0, 10.0, 30.0),
+                 family_l2_grid: Sequence[float] = (np.inf, 10.0, 30.0),
+                 arch_l2_grid: Sequence[float] = (np.inf, 30.0, 100.0), gamma_grid: Sequence[float] = (0.0, 0.5, 1.0),
+                 n_folds: int = 5, use_archi2vec: bool = True, random_state: int = 0) -> None:
+        self.l2_grid = tuple(float(x) for x in l2_grid)
+        self.family_l2_grid = tuple(float(x) for x in family_l2_grid)
+        self.arch_l2_grid = tuple(float(x) for x in arch_l2_grid) if use_archi2vec else (np.inf,)
+        self.gamma_grid = tuple(float(x) for x in gamma_grid)
+        self.n_folds = int(n_folds)
+        self.use_archi2vec = bool(use_archi2vec)
+        self.random_state = int(random_state)
 
-    def fit(self, side: pd.DataFrame, subspace) -> ModelPlacer:
-        if len(side) != len(subspace.model_ids_):
-            raise SchemaError(f"side table has {len(side)} rows for {len(subspace.model_ids_)} models")
-        self.featurizer_ = ModelFeaturizer(n_arch_components=self.n_arch_components).fit(side)
-        targets = np.hstack([subspace.model_bias_[:, None], subspace.model_vectors_])
-        self.coef_ = fit_placement(self.featurizer_.transform(side), targets, l2=self.l2)
-        self._subspace = subspace
+    # ------------------------------------------------------------------ fit
+    def fit(self, side: pd.DataFrame, targets: Array, *, task_vectors: Array, Z: Array,
+            arch_source: ArchSource | None = None) -> ModelPlacer:
+        """Fit on the history's models: ``side`` (rows in model order), ``targets`` ``[b, u]`` (n, 1 + r),
+        ``task_vectors`` (m, r) and the standardised history ``Z`` (n, m; NaN where unmeasured)."""
+        T = np.asarray(targets, dtype=float)
+        if len(side) != len(T):
+            raise SchemaError(f"side table has {len(side)} rows for {len(T)} models")
+        self.featurizer_ = SideFeaturizer().fit(side)
+        self.arch_source_ = (arch_source or catalogue_source()) if self.use_archi2vec else None
+        blocks = self._blocks(side, fit=True)
+        archs, kinds = self.featurizer_.keys(side)
+        self.selection_ = self._select(blocks, T, archs, kinds, np.asarray(task_vectors, float), np.asarray(Z, float))
+        best = min(self.selection_, key=_simplest)
+        self.penalties_ = tuple(best[s] for s in STAGES)
+        self.gamma_ = best["gamma"]
+        self.coefs_, self.residuals_ = self._fit_stages(blocks, T, self.penalties_)
+        self.train_archs_, self.train_kinds_ = archs, kinds
+        logger.info("cold-model placement: %s, architecture link %g (cv Kendall %.3f)",
+                    ", ".join(f"{s} {'off' if np.isinf(p) else f'l2 {p:g}'}" for s, p in zip(STAGES, self.penalties_,
+                                                                                       strict=True)),
+                    self.gamma_, best["kendall"])
         return self
 
-    def coordinates(self, side: pd.DataFrame) -> tuple[Array, Array]:
-        """``(bias, vectors)`` predicted for the rows of ``side``."""
-        if not hasattr(self, "coef_"):
-            raise NotFittedError("This ModelPlacer is not fitted yet; call fit() first.")
-        t = predict_placement(self.featurizer_.transform(side), self.coef_)
-        return t[:, 0], t[:, 1:]
-
-    def profiles(self, side: pd.DataFrame) -> Array:
-        b, U = self.coordinates(side)
-        sub = self._subspace
-        return sub.global_mean_ + b[:, None] + sub.task_bias_[None, :] + U @ sub.task_vectors_.T
-
-    # persistence: arrays + JSON-able params (no pickle)
-    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+    def _blocks(self, side: pd.DataFrame, *, fit: bool = False) -> list[Array]:
         f = self.featurizer_
-        params = {"l2": self.l2, "n_arch_components": self.n_arch_components, "columns": f.columns_,
-                  "pretraining": f.pretraining_, "use_archi2vec": f.use_archi2vec}
-        arrays = {"coef": self.coef_, "mean": f.mean_, "scale": f.scale_}
-        if f.use_archi2vec:
-            arrays.update({"pca_mean": f.pca_mean_, "pca_components": f.pca_components_})
+        return [f.transform(side), f.family_matrix(side), self._arch_features(side, fit=fit)]
+
+    def _arch_features(self, side: pd.DataFrame, *, fit: bool = False) -> Array:
+        src = self.arch_source_
+        if src is None:
+            return np.zeros((len(side), 0))
+        archs = side["arch"].fillna("").astype(str).tolist() if "arch" in side.columns else [""] * len(side)
+        V, known = src.lookup(archs)
+        known = np.asarray(known, bool)
+        P = (np.asarray(V, float) - src.pca_mean) @ np.asarray(src.pca_components).T
+        P[~known] = 0.0
+        if fit:
+            self.arch_scale_ = float(np.sqrt(np.mean(P[known] ** 2))) if known.any() else 1.0
+        return np.hstack([P / max(self.arch_scale_, 1e-12), (~known).astype(float)[:, None]])
+
+    @staticmethod
+    def _fit_stages(blocks: list[Array], T: Array, penalties: Sequence[float]) -> tuple[list, Array]:
+        """Each stage on the previous stages' residuals; returns (coefficients, final residuals)."""
+        coefs, resid = [], T
+        for B, pen in zip(blocks, penalties, strict=True):
+            if not np.isfinite(pen) or B.shape[1] == 0:
+                coefs.append(None)
+                continue
+            c = ridge(B, resid, pen)
+            coefs.append(c)
+            resid = resid - apply_ridge(B, c)
+        return coefs, resid
+
+    @staticmethod
+    def _apply_stages(blocks: list[Array], coefs: list) -> Array:
+        return sum(apply_ridge(B, c) for B, c in zip(blocks, coefs, strict=True) if c is not None)
+
+    def _select(self, blocks, T, archs, kinds, V, Z) -> list[dict]:
+        n = len(T)
+        if n < 6:  # too few models to validate: the base stage, most regularised
+            return [{"base": max(self.l2_grid), "family": np.inf, "archi2vec": np.inf, "gamma": 0.0,
+                     "kendall": float("nan")}]
+        stage_grids = list(product(self.l2_grid, self.family_l2_grid, self.arch_l2_grid))
+        folds = np.random.default_rng(self.random_state).permutation(np.arange(n) % max(2, min(self.n_folds, n)))
+        preds = {(p, g): np.zeros_like(T) for p in stage_grids for g in self.gamma_grid}
+        for f in np.unique(folds):
+            te, tr = folds == f, folds != f
+            for pens in stage_grids:
+                coefs, resid = self._fit_stages([B[tr] for B in blocks], T[tr], pens)
+                base = self._apply_stages([B[te] for B in blocks], coefs)
+                sib = sibling_residuals(archs[te], kinds[te], archs[tr], kinds[tr], resid)
+                for gamma in self.gamma_grid:
+                    preds[(pens, gamma)][te] = base + gamma * sib
+        return [{**dict(zip(STAGES, pens, strict=True)), "gamma": g, "kendall": profile_kendall(P, Z, V)}
+                for (pens, g), P in preds.items()]
+
+    # ------------------------------------------------------------------ predict
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "coefs_"):
+            raise NotFittedError("This ModelPlacer is not fitted yet; call fit() first.")
+
+    def coordinates(self, side: pd.DataFrame) -> Array:
+        """Predicted ``[b, u]`` (n, 1 + r) of the rows of ``side``; each row depends on that row alone."""
+        self._check_fitted()
+        f = self.featurizer_
+        blocks = [f.transform(side), f.family_matrix(side),
+                  self._arch_features(side) if self.coefs_[2] is not None else np.zeros((len(side), 0))]
+        T = self._apply_stages(blocks, self.coefs_)
+        if self.gamma_ > 0:
+            archs, kinds = f.keys(side)
+            T = T + self.gamma_ * sibling_residuals(archs, kinds, self.train_archs_, self.train_kinds_,
+                                                    self.residuals_)
+        return T
+
+    # ------------------------------------------------------------------ persistence (no pickle)
+    def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        self._check_fitted()
+        params = {"penalties": [None if np.isinf(p) else p for p in self.penalties_], "gamma": self.gamma_,
+                  "featurizer": self.featurizer_.to_state(), "train_archs": self.train_archs_.tolist(),
+                  "train_kinds": self.train_kinds_.tolist(), "use_archi2vec": self.use_archi2vec}
+        arrays = {f"coef{i}": c for i, c in enumerate(self.coefs_) if c is not None}
+        arrays["residuals"] = self.residuals_
+        if self.coefs_[2] is not None:
+            src = self.arch_source_
+            arrays.update({"pca_mean": np.asarray(src.pca_mean), "pca_components": np.asarray(src.pca_components),
+                           "arch_scale": np.array([self.arch_scale_])})
         return params, arrays
 
     @classmethod
-    def from_state(cls, params: dict, arrays: dict[str, np.ndarray], subspace) -> ModelPlacer:
-        placer = cls(l2=params["l2"], n_arch_components=params["n_arch_components"])
-        f = ModelFeaturizer(n_arch_components=params["n_arch_components"], use_archi2vec=params["use_archi2vec"])
-        f.columns_, f.pretraining_ = list(params["columns"]), list(params["pretraining"])
-        f.mean_, f.scale_ = arrays["mean"], arrays["scale"]
-        if f.use_archi2vec:
-            f.pca_mean_, f.pca_components_ = arrays["pca_mean"], arrays["pca_components"]
-        placer.featurizer_, placer.coef_, placer._subspace = f, arrays["coef"], subspace
+    def from_state(cls, params: dict, arrays: dict[str, np.ndarray], *, lookup: ArchLookup | None = None) -> ModelPlacer:
+        placer = cls(use_archi2vec=params["use_archi2vec"])
+        placer.featurizer_ = SideFeaturizer.from_state(params["featurizer"])
+        placer.penalties_ = tuple(np.inf if p is None else float(p) for p in params["penalties"])
+        placer.gamma_ = float(params["gamma"])
+        placer.coefs_ = [arrays.get(f"coef{i}") for i in range(len(STAGES))]
+        placer.residuals_ = arrays["residuals"]
+        placer.train_archs_ = np.array(params["train_archs"], dtype=object)
+        placer.train_kinds_ = np.array(params["train_kinds"], dtype=object)
+        placer.arch_source_ = None
+        if placer.coefs_[2] is not None:
+            placer.arch_source_ = ArchSource(lookup or catalogue_vectors, arrays["pca_mean"], arrays["pca_components"])
+            placer.arch_scale_ = float(arrays["arch_scale"][0])
         return placer
 
 
-@dataclass
-class StoredVectorsFeaturizer(ModelFeaturizer):
-    """A :class:`ModelFeaturizer` whose archi2vec vectors and catalogue PCA come from a stored source (a
-    benchmark release's ``ArchiVectors``: ``lookup(names) -> (vectors, known)``, ``pca_mean``,
-    ``pca_components``) instead of the installed catalogue."""
+#: cv Kendall a correction (family, archi2vec, architecture link) must add to be kept
+CORRECTION_MARGIN = 0.01
 
-    arch: object = None
 
-    def _arch_pca(self) -> tuple[Array, Array]:
-        return self.arch.pca_mean, self.arch.pca_components[: self.n_arch_components]
-
-    def _arch_vectors(self, archs: list) -> tuple[Array, np.ndarray]:
-        return self.arch.lookup(archs)
+def _simplest(row: dict) -> tuple:
+    """Best cv Kendall, each correction charged :data:`CORRECTION_MARGIN`; among near-ties (to 1e-3) the
+    simpler placement: fewer corrections, more shrinkage."""
+    n_on = sum(bool(np.isfinite(row[s])) for s in STAGES[1:]) + (row["gamma"] > 0)
+    return (-round(row["kendall"] - CORRECTION_MARGIN * n_on, 3), n_on, row["gamma"], -row["base"],
+            *(-row[s] if np.isfinite(row[s]) else 0.0 for s in STAGES[1:]))

@@ -1,4 +1,4 @@
-"""Benchmark release: export layout, checksums, stored splits, evaluation on them."""
+"""Benchmark release: export layout, checksums, stored splits, evaluation on them through the product."""
 
 from __future__ import annotations
 
@@ -11,15 +11,16 @@ import pandas as pd
 import pytest
 
 from fennec.artifacts import sha256_file
-from fennec.data.shipped import history_path, load_history, model_side_table
+from fennec.data.shipped import history_path, load_history
 from fennec.errors import ArtifactError, SchemaError
 from fennec.evaluation import evaluate_history
+from fennec.evaluation.protocols import canonical
 from fennec.evaluation.rankmetrics import CONVENTIONS, ranking_metrics
-from fennec.history.table import TaskScaler
-from fennec.query.warmstart import column_moments, complete_columns, fold_in
-from fennec.release.evaluate import evaluate_with_splits, quick_config, results_markdown
+from fennec.history.table import History
+from fennec.query.recommender import Recommender
+from fennec.release.evaluate import quick_config, results_markdown
 from fennec.release.export import load_benchmark, make_splits, verify_benchmark
-from fennec.subspace.factorization import TransferSubspace
+from fennec.zoo.registry import ModelRegistry
 
 
 def _quiet_history(name):
@@ -41,34 +42,34 @@ def test_export_layout_and_manifest(release_dir, release):
         assert required in manifest["files"]
     assert (release_dir / "histories/logme.csv").read_bytes() == history_path("logme").read_bytes()
     h = release.history("logme")
-    assert sorted(release.models["model_id"]) == sorted(h.model_ids)
+    reg = release.registry()
+    assert sorted(release.models["model_id"]) == sorted({reg.resolve(m).model_id for m in h.model_ids})
+    assert all(reg.resolve(m).resolved for m in h.model_ids)  # every history id resolves from the release alone
     assert set(release.tasks["task_id"]) == set(h.task_ids)
     for row in release.tasks.itertuples():
         assert len(release.classnames[row.classnames_key]) == row.n_classes
-    rows = release.models["archi2vec_row"].dropna()
-    assert len(rows) and release.archi2vec.vectors.shape == (len(release.archi2vec.archs), 256)
+    assert release.archi2vec.vectors.shape == (len(release.archi2vec.archs), 256)
     assert json.loads((release_dir / "conventions.json").read_text())["metrics"] == CONVENTIONS
     readme = (release_dir / "README.md").read_text()
     assert "Licence: MIT" in readme and "thuml/Transfer-Learning-Library" in readme  # logme provenance copied
     assert "fennec evaluate --benchmark" in readme
 
 
-def test_loto_on_release_equals_evaluate_history(release, logme_loto):
+def test_loto_on_release_equals_evaluate_history(logme_loto):
     """From the release alone, leave-one-task-out reproduces evaluate_history on the shipped data."""
-    h = _quiet_history("logme")
-    expected = evaluate_history(h, side=model_side_table(h.model_ids), config=quick_config(protocols=("loto",)))
+    expected = evaluate_history(_quiet_history("logme"), config=quick_config(protocols=("loto",)))
     got = logme_loto.drop(columns="history")
     pd.testing.assert_frame_equal(got, expected)
     assert {"fennec", "history_prior", "imagenet_top1", "params", "random"} <= set(got["method"])
 
 
 def test_lomo_uses_release_archi2vec_and_matches(release):
-    """The cold-model protocol reads archi2vec vectors from the release and matches the catalogue's."""
+    """The cold-model protocol reads models and archi2vec vectors from the release and matches the catalogue's."""
     h = release.history("logme")
-    cfg = quick_config(protocols=("lomo",))
-    got = evaluate_with_splits(h, release.history_splits("logme"), side=release.side_table(h.model_ids), config=cfg,
-                               arch=release.archi2vec)
-    ref = evaluate_with_splits(h, release.history_splits("logme"), side=model_side_table(h.model_ids), config=cfg)
+    cfg = quick_config(protocols=("lomo",), noarch=False)
+    got = evaluate_history(h, splits=release.history_splits("logme"), registry=release.registry(), config=cfg,
+                           arch=release.archi2vec.source())
+    ref = evaluate_history(h, splits=release.history_splits("logme"), config=cfg)
     pd.testing.assert_frame_equal(got, ref)
 
 
@@ -78,30 +79,28 @@ def test_warm_start_uses_the_stored_draws(release):
     task = splits["loto"][0]
     revealed_ids = splits["warm"][task]["3"][1]
     cfg = quick_config(protocols=("warm",), warm_k=(3,))
-    res = evaluate_with_splits(h, splits, config=cfg)
+    res = evaluate_history(h, splits=splits, registry=release.registry(), config=cfg)
     row = res[(res["task_id"] == task) & (res["method"] == "fennec") & (res["draw"] == 1)].iloc[0]
-    # recompute that draw by hand from the same revealed models
-    Y, models, tasks = h.to_matrix()
+    # recompute that draw through the product from the same revealed models
+    hc = canonical(h, release.registry())
+    Y, models, tasks = hc.to_matrix()
     j = tasks.index(task)
-    train = np.delete(Y, j, axis=1)
-    scaler = TaskScaler.fit(train)
-    Z = scaler.transform(train)
-    sub = TransferSubspace(**cfg.subspace, random_state=cfg.seed).fit(Z)
-    C = complete_columns(Z, sub.reconstruct())
-    revealed = np.array([models.index(m) for m in revealed_ids])
-    ws = fold_in(C, revealed, Y[revealed, j], scale=float(np.median(scaler.std)), moments=column_moments(C))
-    hidden = np.setdiff1d(np.arange(len(models)), revealed)
+    rec = Recommender(cfg.recommender, registry=release.registry()).fit(
+        History.from_frame(hc.frame[hc.frame["task_id"] != task], name="logme"))
+    ranking = rec.query(observed={m: Y[models.index(m), j] for m in revealed_ids}).frame.set_index("model_id")
+    hidden = [m for m in models if m not in revealed_ids]
     assert row["n_models"] == len(hidden)
-    assert row["kendall_tau"] == pytest.approx(ranking_metrics(ws.score[hidden], Y[hidden, j])["kendall_tau"])
+    expected = ranking_metrics(ranking.loc[hidden, "score"].to_numpy(), Y[[models.index(m) for m in hidden], j])
+    assert row["kendall_tau"] == pytest.approx(expected["kendall_tau"])
     # other draws give other rows: the evaluation follows the splits
     splits["warm"][task]["3"][1] = splits["warm"][task]["3"][0]
-    res2 = evaluate_with_splits(h, splits, config=cfg)
+    res2 = evaluate_history(h, splits=splits, registry=release.registry(), config=cfg)
     a = res2[(res2["task_id"] == task) & (res2["method"] == "fennec")]
     assert a.iloc[0]["kendall_tau"] == a.iloc[1]["kendall_tau"]
 
 
 def test_splits_reproducible_from_the_seed(release):
-    h = release.history("logme")
+    h = canonical(release.history("logme"), ModelRegistry.load())
     stored = release.history_splits("logme")
     again = make_splits(h, seed=0, n_draws=3)
     assert json.loads(json.dumps(again)) == stored
@@ -151,7 +150,7 @@ def test_missing_file_and_not_a_release(release_dir, tmp_path):
 def test_splits_of_another_history_are_refused(release):
     h = _quiet_history("sfda")
     with pytest.raises(SchemaError, match="belong to another history"):
-        evaluate_with_splits(h, release.history_splits("logme"), config=quick_config(protocols=("loto",)))
+        evaluate_history(h, splits=release.history_splits("logme"), config=quick_config(protocols=("loto",)))
 
 
 def test_results_markdown(logme_loto):

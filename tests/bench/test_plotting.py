@@ -42,11 +42,11 @@ def _png(ax, path):
 
 
 def test_plot_ranking(rec, tmp_path):
-    ranking = rec.rank_observed({"resnet50": 84.6, "deit_small": 73.1, "byol": 82.1}, top_k=12)
+    ranking = rec.query(observed={"resnet50": 84.6, "deit_small": 73.1, "byol": 82.1}, top_k=12)
     ax = plot_ranking(ranking)
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert set(labels) == set(ranking["source"])
-    assert [t.get_text() for t in ax.get_yticklabels()][0] == ranking["model_id"].iloc[0]  # best on top
+    assert set(labels) == set(ranking.frame["source"])
+    assert [t.get_text() for t in ax.get_yticklabels()][0] == ranking.frame["model_id"].iloc[0]  # best on top
     _png(ax, tmp_path / "ranking.png")
 
 
@@ -81,7 +81,7 @@ def test_plots_accept_an_axes(rec):
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2)
-    assert plot_ranking(rec.rank_task("cifar10", top_k=5), ax=axes[0]) is axes[0]
+    assert plot_ranking(rec.query(task="cifar10", top_k=5), ax=axes[0]) is axes[0]
     assert plot_subspace(rec, ax=axes[1]) is axes[1]
     plt.close(fig)
 

@@ -33,13 +33,15 @@ def test_fit_query_info_end_to_end_on_shipped_history(tmp_path, capsys):
     assert code == 0
     df = pd.read_csv(pd.io.common.StringIO(out))
     assert list(df.columns) == ["task_id", "rank", "model_id", "score", "source", "measured", "std"]
-    assert df["model_id"].tolist() == ["deit_base", "pvtv2_b3", "dino_base"]  # measured cifar10 leaders
+    # measured cifar10 leaders, by their registry ids
+    assert df["model_id"].tolist() == ["deit_base_patch16_224.fb_in1k", "pvt_v2_b3.in1k", "vit_base_patch16_224.dino"]
     code, out, _ = run(["query", str(art), "--observed", "resnet50=84.6,deit_small=73.1", "-k", "5", "-f", "json"], capsys)
     assert code == 0
-    records = json.loads(out)
-    assert len(records) == 5 and records[0]["rank"] == 1
+    doc = json.loads(out)
+    assert doc["placement"] == "warm_start" and doc["resolved"]["resnet50"] == "resnet50.tv_in1k"
+    assert len(doc["ranking"]) == 5 and doc["ranking"][0]["rank"] == 1
     code, out, _ = run(["info", str(art)], capsys)
-    assert code == 0 and "36 models x 13 tasks" in out
+    assert code == 0 and "36 models x 13 columns (13 tasks)" in out
 
 
 def test_evaluate_prints_method_beside_baselines(capsys, tmp_path):
@@ -50,6 +52,8 @@ def test_evaluate_prints_method_beside_baselines(capsys, tmp_path):
         assert method in out
     res = pd.read_csv(out_csv)
     assert set(res["protocol"]) == {"loto", "warm"} and res["task_id"].nunique() == 8
+    # one block per protocol: every method on the same models
+    assert (res.groupby(["protocol", "task_id", "k", "draw"], dropna=False)["n_models"].nunique() == 1).all()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -88,16 +92,20 @@ def test_python_dash_m_entry_point():
     assert df.set_index("history").loc["sfda", "default"] == "yes"
 
 
-def test_query_candidates_by_architecture(tmp_path, capsys):
+def test_query_candidates_by_any_name(tmp_path, capsys):
     art = tmp_path / "a"
     assert run(["fit", "sfda", "--out", str(art), "--rank", "2", "--l2", "1"], capsys)[0] == 0
-    code, out, err = run(["query", str(art), "--task", "pets", "--candidates", "resnet50,convnext_tiny",
+    code, out, err = run(["query", str(art), "--task", "pets", "--candidates", "resnet50,convnext_tiny,notanet",
                           "-f", "csv"], capsys)
     assert code == 0, err
-    df = pd.read_csv(pd.io.common.StringIO(out))
-    assert dict(zip(df["model_id"], df["source"], strict=True)) == {"resnet50": "measured", "convnext_tiny": "archi2vec"}
-    code, _, err = run(["query", str(art), "--candidates", "notanet"], capsys)
-    assert code == 1 and err.strip() == "error: unknown timm architecture 'notanet'"
+    df = pd.read_csv(pd.io.common.StringIO(out), dtype={"note": str}, keep_default_na=False)
+    assert dict(zip(df["input"], df["source"], strict=True)) == {"resnet50": "measured", "convnext_tiny": "cold",
+                                                                 "notanet": "unresolved"}
+    assert "not in the model registry" in df.set_index("input").loc["notanet", "note"]
+    code, _, err = run(["query", str(art), "--candidates", "notanet", "--strict"], capsys)
+    assert code == 1 and err.strip().startswith("error: unknown candidate 'notanet': not in the model registry")
+    code, _, err = run(["query", str(art), "--observed", "resnet50=1,resnet50=2"], capsys)
+    assert code == 1 and err.strip() == "error: --observed: 'resnet50' is given twice (1 and 2); give it once"
 
 
 def test_fallback_needs_images_and_candidates(tmp_path, capsys):
@@ -105,4 +113,5 @@ def test_fallback_needs_images_and_candidates(tmp_path, capsys):
     assert run(["fit", "logme", "--out", str(art), "--rank", "1", "--l2", "1"], capsys)[0] == 0
     code, _, err = run(["query", str(art), "--task", "dtd", "--fallback", "logme"], capsys)
     assert code == 1
-    assert err.strip() == "error: --fallback needs --candidates and --images (a labelled ImageFolder)"
+    assert err.strip() == ("error: fallback='logme' scores candidates with weights on labelled images: give both "
+                           "candidates and images")

@@ -8,6 +8,9 @@ from fennec.errors import SchemaError
 from fennec.evaluation import EvalConfig, evaluate_history, per_task_table, summarize
 from fennec.evaluation.baselines import history_prior, model_side_features
 from fennec.history.table import History
+from fennec.query.recommender import Recommender, RecommenderConfig
+
+FAST = RecommenderConfig(n_components=2, l2=0.3, placer_folds=3)
 
 
 def planted_history(rng, n=24, m=8, r=2, frac=0.9, noise=0.05):
@@ -24,10 +27,10 @@ def test_history_prior_matches_pandas(rng):
 
 def test_protocols_on_planted_history(rng):
     h, quality = planted_history(rng)
-    side = pd.DataFrame({"imagenet_top1": 70 + 3 * quality[:, 0] + rng.normal(size=24),
+    side = pd.DataFrame({"model_id": [f"m{i:02d}" for i in range(24)],
+                         "top1": 70 + 3 * quality[:, 0] + rng.normal(size=24),
                          "params_m": rng.uniform(5, 50, size=24)})
-    cfg = EvalConfig(n_draws=4, n_random=10, cell_draws=2,
-                     subspace={"n_components": 2, "l2": 0.3})
+    cfg = EvalConfig(n_draws=4, n_random=10, cell_draws=2, recommender=FAST)
     res = evaluate_history(h, side=side, config=cfg, progress=False)
     assert {"protocol", "task_id", "method", "k", "n_models", "kendall_tau", "weighted_tau_scipy",
             "weighted_tau_truth", "regret_at_1", "rel_at_3"} <= set(res.columns)
@@ -39,8 +42,32 @@ def test_protocols_on_planted_history(rng):
     assert s.loc[("warm", 5, "fennec")] > s.loc[("warm", 5, "history_prior")]
     # the informative side feature (a noisy copy of quality) beats the uninformative one
     assert s.loc[("loto", 0, "imagenet_top1")] > s.loc[("loto", 0, "params")]
+    # the cold placement learns from the informative side feature
+    assert s.loc[("lomo", 0, "fennec")] > s.loc[("lomo", 0, "params")]
     table = per_task_table(res, protocol="loto")
     assert table.index[-1] == "mean" and table.columns[0] == "fennec"
+    # every method of a block is scored on the same models
+    per = res.groupby(["protocol", "task_id", "k", "draw"], dropna=False)["n_models"].nunique()
+    assert (per == 1).all()
+
+
+def test_a_fold_equals_a_direct_fit_and_query(rng):
+    """The protocol is the product: one loto fold is Recommender.fit on the other tasks + query()."""
+    h, _ = planted_history(rng)
+    res = evaluate_history(h, config=EvalConfig(protocols=("loto",), n_random=5, recommender=FAST), progress=False)
+    task = h.task_ids[3]
+    rec = Recommender(FAST).fit(History.from_frame(h.frame[h.frame["task_id"] != task], name="planted"))
+    scores = rec.query().frame.set_index("model_id")["score"]
+    Y, models, tasks = h.to_matrix()
+    j = tasks.index(task)
+    truth = pd.Series(Y[:, j], index=models).dropna()
+    from fennec.evaluation import kendall_tau
+
+    expected = kendall_tau(scores[truth.index].to_numpy(), truth.to_numpy())
+    got = res[(res["protocol"] == "loto:all") & (res["task_id"] == task) & (res["method"] == "fennec")]
+    if got.empty:  # no partial baseline on the planted history: the main block holds every model
+        got = res[(res["protocol"] == "loto") & (res["task_id"] == task) & (res["method"] == "fennec")]
+    assert got["kendall_tau"].iloc[0] == pytest.approx(expected)
 
 
 def test_side_features_drop_constant_columns():
@@ -51,7 +78,7 @@ def test_side_features_drop_constant_columns():
 
 
 def test_bad_config():
-    with pytest.raises(SchemaError, match=r"unknown protocol\(s\) \['lopo'\]; choose from loto, proxy, warm, lomo, xgroup, cells"):
+    with pytest.raises(SchemaError, match=r"unknown protocol\(s\) \['lopo'\]; choose from loto, proxy, warm, lomo, xgroup, cells, loho"):
         EvalConfig(protocols=("lopo",)).validate()
     with pytest.raises(SchemaError, match=r"cell_fraction must be in \(0, 1\), got 1.5"):
         EvalConfig(cell_fraction=1.5).validate()
@@ -66,13 +93,12 @@ def test_proxy_protocol_uses_task_embeddings(rng):
     Z = np.where(np.isfinite(Y), Y, np.nanmean(Y, axis=0))
     Z = (Z - Z.mean(0)) / Z.std(0)
     emb = TaskEmbeddings(tasks, (Z.T + 0.05 * rng.normal(size=Z.T.shape)).astype(np.float32), None, {})
-    cfg = EvalConfig(protocols=("loto", "proxy"), n_random=5, subspace={"n_components": 2, "l2": 0.3})
+    cfg = EvalConfig(protocols=("loto", "proxy"), n_random=5, recommender=FAST)
     res = evaluate_history(h, config=cfg, task_embeddings=emb, progress=False)
     s = summarize(res).set_index(["protocol", "k", "method"])["kendall_tau"]
     assert s.loc[("proxy", 0, "fennec")] > s.loc[("loto", 0, "fennec")]
     # the random baseline does not depend on which other protocols ran
-    alone = summarize(evaluate_history(h, config=EvalConfig(protocols=("loto",), n_random=5,
-                                                             subspace={"n_components": 2, "l2": 0.3}),
+    alone = summarize(evaluate_history(h, config=EvalConfig(protocols=("loto",), n_random=5, recommender=FAST),
                                        progress=False)).set_index(["protocol", "k", "method"])["kendall_tau"]
     assert alone.loc[("loto", 0, "random")] == s.loc[("loto", 0, "random")]
     with pytest.raises(SchemaError, match="the 'proxy' protocol needs task embeddings"):

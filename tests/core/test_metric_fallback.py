@@ -8,7 +8,8 @@ import pytest
 
 import fennec.transferability.scoring
 from fennec.data.shipped import load_history
-from fennec.query.candidates import calibrate_metric, metric_fallback
+from fennec.errors import SchemaError
+from fennec.query.candidates import calibrate_metric
 from fennec.query.recommender import Recommender, RecommenderConfig
 
 
@@ -36,7 +37,7 @@ def rec():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         h = load_history("sfda")
-    return Recommender(RecommenderConfig(n_components=2, l2=1.0)).fit(h)
+    return Recommender(RecommenderConfig(n_components=2, l2=1.0, placer_folds=3)).fit(h)
 
 
 def test_fallback_scores_only_models_with_weights(rec, monkeypatch):
@@ -49,19 +50,26 @@ def test_fallback_scores_only_models_with_weights(rec, monkeypatch):
         return pd.DataFrame({"model_id": [models[0]], "score": [fake[models[0]]]})
 
     monkeypatch.setattr(fennec.transferability.scoring, "score_models", fake_score)
-    ranking = rec.rank_task("pets")
-    out = metric_fallback(rec, ranking, ["resnet50@w.pth", "densenet121@w.pth", "resnet101@w.pth",
-                                         "efficientnet-lite0", "efficientnet-lite1", "convnext_tiny"],
-                          images=None, labels=None)
-    src = out.set_index("model_id")["source"].to_dict()
+    images, labels = np.zeros((6, 8, 8, 3), np.uint8), np.array([0, 0, 0, 1, 1, 1])
+    ranking = rec.query(task="pets").frame.set_index("model_id")["score"]
+    out = rec.query(task="pets", images=images, labels=labels, fallback="logme",
+                    candidates=["resnet50@w.pth", "densenet121@w.pth", "resnet101@w.pth", "efficientnet-lite0",
+                                "efficientnet-lite1", "convnext_tiny"])
+    src = out.frame.set_index("input")["source"].to_dict()
     assert src == {"resnet50": "measured", "densenet121": "measured", "resnet101": "measured",
-                   "efficientnet-lite0": "logme", "efficientnet-lite1": "logme", "convnext_tiny": "archi2vec"}
+                   "efficientnet-lite0": "logme", "efficientnet-lite1": "logme", "convnext_tiny": "cold"}
     assert sorted(calls) == sorted(fake)  # the bare architecture was not scored
-    info = out.attrs["metric_fallback"]
-    assert info["calibration"] == "linear" and info["n_models"] == 3
-    s = out.set_index("model_id")["score"]
+    info = out.details["metric_fallback"]
+    assert info["calibration"] == "linear" and info["n_models"] == 3 and out.fallback == "logme"
+    s = out.frame.set_index("input")["score"]
     assert s["efficientnet-lite0"] > s["efficientnet-lite1"]
     # the calibrated score follows the line fitted on the three history models
-    m = ranking.set_index("model_id")["score"]
-    b, a = np.polyfit([0.2, 0.0, 0.25], [m["resnet50"], m["densenet121"], m["resnet101"]], 1)
+    b, a = np.polyfit([0.2, 0.0, 0.25], [ranking["resnet50.tv_in1k"], ranking["densenet121.tv_in1k"],
+                                         ranking["resnet101.tv_in1k"]], 1)
     assert s["efficientnet-lite0"] == pytest.approx(a + b * 0.3)
+    assert out.frame.set_index("input").loc["efficientnet-lite0", "model_id"] == "tf_efficientnet_lite0.in1k"
+
+
+def test_fallback_needs_candidates_and_images(rec):
+    with pytest.raises(SchemaError, match="scores candidates with weights on labelled images: give both"):
+        rec.query(task="pets", fallback="logme")

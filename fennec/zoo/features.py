@@ -1,0 +1,109 @@
+"""Side information -> the numeric features that place a cold model (statistics fixed at fit time).
+
+The base design matrix: ImageNet top-1 (standardised; a model without one gets its pre-training kind's mean
+and a missing flag) with one-hot pre-training kind -- top-1 within its kind -- then log10 parameter count
+and log10 GMACs (standardised, missing flags). The family matrix: one-hot architecture family (families
+with at least two training models). Pure pandas / NumPy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from fennec.errors import NotFittedError
+
+Array = npt.NDArray[np.float64]
+UNKNOWN_KINDS = ("", "unknown")
+LOG_COLUMNS = ("params_m", "gmacs")
+
+
+def _column(side: pd.DataFrame, name: str, numeric: bool) -> np.ndarray:
+    if name not in side.columns:
+        return np.full(len(side), np.nan) if numeric else np.array([""] * len(side), dtype=object)
+    if numeric:
+        return pd.to_numeric(side[name], errors="coerce").to_numpy(dtype=float, copy=True)
+    return side[name].fillna("").astype(str).to_numpy(dtype=object)
+
+
+def _log(side: pd.DataFrame, name: str) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v = np.log10(_column(side, name, True))
+    return np.where(np.isfinite(v), v, np.nan)
+
+
+def _stats(v: np.ndarray) -> tuple[float, float]:
+    ok = np.isfinite(v)
+    if not ok.any():
+        return 0.0, 1.0
+    sd = float(v[ok].std())
+    return float(v[ok].mean()), sd if sd > 1e-12 else 1.0
+
+
+class SideFeaturizer:
+    """Turn a side table (``top1, params_m, gmacs, pretraining, family, arch``) into design matrices."""
+
+    def fit(self, side: pd.DataFrame) -> SideFeaturizer:
+        top1 = _column(side, "top1", True)
+        kinds = _column(side, "pretraining", False)
+        self.top1_ = _stats(top1)
+        self.logs_ = {c: _stats(_log(side, c)) for c in LOG_COLUMNS}
+        self.kinds_ = sorted({k for k in kinds if k not in UNKNOWN_KINDS})
+        self.kind_top1_ = {k: float(np.mean(top1[(kinds == k) & np.isfinite(top1)]))
+                           for k in self.kinds_ if ((kinds == k) & np.isfinite(top1)).any()}
+        fams = [f for f in _column(side, "family", False) if f]
+        values, counts = np.unique(fams, return_counts=True) if fams else ([], [])
+        self.families_ = [str(f) for f, c in zip(values, counts, strict=True) if c >= 2]
+        return self
+
+    def _check(self) -> None:
+        if not hasattr(self, "kinds_"):
+            raise NotFittedError("This SideFeaturizer is not fitted yet; call fit() first.")
+
+    def transform(self, side: pd.DataFrame) -> Array:
+        """The base design matrix (n, p); row ``i`` depends on row ``i`` of ``side`` only."""
+        self._check()
+        top1 = _column(side, "top1", True)
+        kinds = _column(side, "pretraining", False)
+        miss = ~np.isfinite(top1)
+        fill = np.array([self.kind_top1_.get(k, self.top1_[0]) for k in kinds], dtype=float)
+        parts = [((np.where(miss, fill, top1) - self.top1_[0]) / self.top1_[1])[:, None], miss[:, None]]
+        parts += [(kinds == k)[:, None] for k in self.kinds_]
+        for col in LOG_COLUMNS:
+            v = _log(side, col)
+            m = ~np.isfinite(v)
+            mean, sd = self.logs_[col]
+            parts += [np.where(m, 0.0, (np.where(m, mean, v) - mean) / sd)[:, None], m[:, None]]
+        return np.hstack(parts).astype(float)
+
+    def family_matrix(self, side: pd.DataFrame) -> Array:
+        """One-hot family (n, n_families); unknown families are all-zero rows."""
+        self._check()
+        fams = _column(side, "family", False)
+        return np.column_stack([fams == f for f in self.families_]).astype(float) if self.families_ \
+            else np.zeros((len(side), 0))
+
+    def names(self) -> list[str]:
+        self._check()
+        logs = [n for c in LOG_COLUMNS for n in (f"log_{c}", f"{c}_missing")]
+        return ["top1", "top1_missing"] + [f"kind={k}" for k in self.kinds_] + logs
+
+    @staticmethod
+    def keys(side: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """``(architecture, kind)`` of each row: what links a cold model to history models."""
+        return _column(side, "arch", False), _column(side, "pretraining", False)
+
+    def to_state(self) -> dict:
+        self._check()
+        return {"top1": list(self.top1_), "logs": {c: list(v) for c, v in self.logs_.items()},
+                "kinds": self.kinds_, "kind_top1": self.kind_top1_, "families": self.families_}
+
+    @classmethod
+    def from_state(cls, state: dict) -> SideFeaturizer:
+        f = cls()
+        f.top1_ = tuple(float(x) for x in state["top1"])
+        f.logs_ = {c: tuple(float(x) for x in v) for c, v in state["logs"].items()}
+        f.kinds_, f.families_ = list(state["kinds"]), list(state["families"])
+        f.kind_top1_ = {k: float(v) for k, v in state["kind_top1"].items()}
+        return f

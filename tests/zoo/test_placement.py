@@ -1,0 +1,99 @@
+"""Cold-model placement: side information -> subspace coordinates, every row independent of the others."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.stats import kendalltau
+
+from fennec.zoo.features import SideFeaturizer
+from fennec.zoo.placement import ModelPlacer, ridge
+
+
+def planted(rng, n=40, m=6, r=2):
+    """Models whose general quality follows top-1 within their kind, plus a task-specific part."""
+    kinds = rng.choice(["in1k_supervised", "in21k_supervised"], size=n)
+    top1 = rng.uniform(70, 85, size=n)
+    b = 0.2 * (top1 - 77) + np.where(kinds == "in21k_supervised", 1.0, 0.0) + 0.1 * rng.normal(size=n)
+    U = 0.3 * rng.normal(size=(n, r))
+    V = rng.normal(size=(m, r))
+    side = pd.DataFrame({"model_id": [f"m{i}" for i in range(n)], "top1": top1, "pretraining": kinds,
+                         "params_m": rng.uniform(5, 80, size=n), "gmacs": rng.uniform(1, 20, size=n),
+                         "family": rng.choice(["a", "b", "c"], size=n), "arch": [f"arch{i % 13}" for i in range(n)]})
+    Z = b[:, None] + U @ V.T
+    return side, np.hstack([b[:, None], U]), V, Z
+
+
+def test_placement_recovers_quality_from_top1_within_kind(rng):
+    side, T, V, Z = planted(rng)
+    p = ModelPlacer(use_archi2vec=False).fit(side.iloc[:30], T[:30], task_vectors=V, Z=Z[:30])
+    b_hat = p.coordinates(side.iloc[30:])[:, 0]
+    assert kendalltau(b_hat, T[30:, 0]).statistic > 0.6
+    # an in21k model is placed above an in1k model of the same top-1
+    pair = pd.DataFrame({"top1": [80.0, 80.0], "pretraining": ["in21k_supervised", "in1k_supervised"],
+                         "params_m": [20.0, 20.0], "gmacs": [5.0, 5.0]})
+    b = p.coordinates(pair)[:, 0]
+    assert b[0] > b[1]
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.integers(0, 39), min_size=1, max_size=15))
+def test_a_rows_placement_does_not_depend_on_the_batch(rows):
+    rng = np.random.default_rng(3)
+    side, T, V, Z = planted(rng)
+    p = ModelPlacer(use_archi2vec=False, n_folds=3).fit(side.iloc[:25], T[:25], task_vectors=V, Z=Z[:25])
+    batch = p.coordinates(side.iloc[[0, *rows]].reset_index(drop=True))
+    alone = p.coordinates(side.iloc[[0]].reset_index(drop=True))
+    np.testing.assert_allclose(batch[0], alone[0], rtol=1e-12, atol=1e-12)
+
+
+def test_state_round_trip(rng):
+    side, T, V, Z = planted(rng)
+    p = ModelPlacer(use_archi2vec=True, n_folds=3).fit(side, T, task_vectors=V, Z=Z)
+    params, arrays = p.to_state()
+    q = ModelPlacer.from_state(params, arrays)
+    new = side.assign(top1=side["top1"] + 1.0)
+    np.testing.assert_allclose(q.coordinates(new), p.coordinates(new))
+
+
+def test_without_archi2vec_the_stage_is_off(rng):
+    side, T, V, Z = planted(rng)
+    p = ModelPlacer(use_archi2vec=False, n_folds=3).fit(side, T, task_vectors=V, Z=Z)
+    assert np.isinf(p.penalties_[2]) and p.coefs_[2] is None
+    assert {r["archi2vec"] for r in p.selection_} == {np.inf}
+
+
+def test_architecture_link_carries_a_siblings_residual(rng):
+    """A history model far above what its side information says pulls up a new model of its architecture."""
+    side, T, V, Z = planted(rng, n=40)
+    side["arch"] = [f"solo{i}" for i in range(40)]
+    side.loc[[0, 1, 2], "arch"] = "special"
+    T[[0, 1, 2], 0] += 3.0  # the 'special' architecture transfers much better than its top-1 says
+    Z = T[:, :1] + T[:, 1:] @ V.T
+    p = ModelPlacer(use_archi2vec=False, family_l2_grid=(np.inf,), gamma_grid=(0.0, 1.0), n_folds=4).fit(
+        side, T, task_vectors=V, Z=Z)
+    assert p.gamma_ == 1.0
+    new = side.iloc[[5, 5]].reset_index(drop=True)
+    new.loc[1, "arch"] = "special"
+    b = p.coordinates(new)[:, 0]
+    assert b[1] - b[0] > 1.0
+
+
+def test_ridge_intercept_is_not_penalised():
+    X = np.arange(10.0)[:, None]
+    coef = ridge(X, 5.0 + 0 * X, l2=1e6)
+    assert coef[0, 0] == pytest.approx(5.0) and abs(coef[1, 0]) < 1e-9
+
+
+def test_featurizer_imputes_top1_by_kind_and_flags_it():
+    side = pd.DataFrame({"top1": [70.0, 80.0, np.nan, 90.0], "pretraining": ["k1", "k1", "k1", "k2"],
+                         "params_m": [1.0, 10.0, 100.0, np.nan], "gmacs": [1.0, 2.0, 3.0, 4.0]})
+    f = SideFeaturizer().fit(side)
+    X = f.transform(side)
+    names = f.names()
+    assert X[2, names.index("top1_missing")] == 1.0
+    assert X[2, names.index("top1")] == pytest.approx(X[[0, 1], names.index("top1")].mean())  # k1's mean
+    assert X[3, names.index("params_m_missing")] == 1.0
