@@ -171,12 +171,15 @@ def topk_inner_product(
     Rows are ordered by score descending, ties by position ascending: the first ``k`` columns of a
     stable ``argsort`` of ``-(Q @ X.T)``. Every score is computed once, in float32.
 
-    Per tile of ``query_tile`` queries: the first ``max(model_tile, 4 k)`` models are scored and
-    partitioned; then each slice of ``model_tile`` models is scored with one matrix product into a
-    (models x queries) tile, its maxima over blocks of 64 models are compared with each query's
-    running k-th best score, and only the blocks above it are read and merged. Models are visited in
-    position order, so an entry that only equals the running k-th best can never enter the top-k.
-    Working memory is a few score tiles (~4 MiB each), whatever the number of models.
+    Per tile of ``query_tile`` queries, each slice of ``model_tile`` models is scored with one matrix
+    product into a (models x queries) tile; its maxima over blocks of 64 models are compared with each
+    query's running k-th best score, and only the blocks above it are read and merged. Models are
+    visited in position order, so an entry that only equals the running k-th best can never enter the
+    top-k. The first slice has no running k-th best yet: the k-th largest of its block maxima is a lower
+    bound of it (k blocks hold an entry at least that high), and every entry at or above that bound is
+    merged. With fewer than 64 queries, or when ``k`` exceeds the first slice's number of blocks, the
+    first ``max(model_tile, 4 k)`` models are partitioned instead. Working memory is a few score tiles (~4 MiB each), whatever the
+    number of models.
     """
     X = _check_float32_matrix(X, "X")
     Q = _check_float32_matrix(Q, "Q")
@@ -184,14 +187,21 @@ def topk_inner_product(
         raise SchemaError(f"Q has dimension {Q.shape[1]} but X has {X.shape[1]} (shapes {Q.shape} and {X.shape})")
     n = X.shape[0]
     k = _check_k(k, n)
-    head = min(n, max(int(model_tile), 4 * k))
+    tile = int(model_tile)
+    # the first slice has >= k blocks: its block maxima bound the k-th best, no partition needed (a few
+    # queries are answered faster by the partition: it is then one short row each)
+    from_blocks = Q.shape[0] >= 64 and k <= -(-min(n, tile) // BLOCK)
+    head = 0 if from_blocks else min(n, max(tile, 4 * k))
     out_s = np.empty((Q.shape[0], k), dtype=np.float32)
     out_i = np.empty((Q.shape[0], k), dtype=np.int64)
     for q0 in range(0, Q.shape[0], int(query_tile)):
         Qt = Q[q0:q0 + int(query_tile)]
-        best_s, best_i = _head_topk(X[:head], Qt, k)
+        if from_blocks:  # placeholders that every real entry beats
+            best_s, best_i = np.full((len(Qt), k), -np.inf, dtype=np.float32), np.full((len(Qt), k), n)
+        else:
+            best_s, best_i = _head_topk(X[:head], Qt, k)
         if head < n:
-            _scan(X, Qt, best_s, best_i, head, int(model_tile))
+            _scan(X, Qt, best_s, best_i, head, tile, seeded=not from_blocks)
         out_s[q0:q0 + len(Qt)], out_i[q0:q0 + len(Qt)] = best_s, best_i
     return out_s, out_i
 
@@ -228,16 +238,17 @@ def _select(q: np.ndarray, pos: np.ndarray, s: np.ndarray, nrows: int, k: int) -
     return s[take], pos[take]
 
 
-def _scan(X: np.ndarray, Qt: np.ndarray, best_s: np.ndarray, best_i: np.ndarray, start: int, tile: int) -> None:
+def _scan(X: np.ndarray, Qt: np.ndarray, best_s: np.ndarray, best_i: np.ndarray, start: int, tile: int,
+          *, seeded: bool = True) -> None:
     """Merge models ``start..n-1`` into the running top-k ``best_s/best_i`` (updated in place).
 
-    Candidates are merged in batches of a few thousand: a threshold a few slices old is still a lower
-    bound of the final k-th best, so it only lets a few more candidates through.
+    ``seeded=False``: ``best_s/best_i`` hold placeholders only, and the first slice's candidates are
+    the entries at or above the k-th largest of its block maxima. Later candidates are merged in
+    batches of a few thousand: a threshold a few slices old is still a lower bound of the final k-th
+    best, so it only lets a few more candidates through.
     """
-    n, b = X.shape[0], len(Qt)
-    nblocks = -(-tile // BLOCK)
-    buf = np.empty((nblocks * BLOCK, b), dtype=np.float32)
-    offsets = np.arange(BLOCK)
+    n, b, k = X.shape[0], len(Qt), best_s.shape[1]
+    buf = np.empty((-(-tile // BLOCK) * BLOCK, b), dtype=np.float32)
     thr = best_s[:, -1].copy()
     QT = Qt.T
     pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -248,21 +259,34 @@ def _scan(X: np.ndarray, Qt: np.ndarray, best_s: np.ndarray, best_i: np.ndarray,
         S = buf[:nb * BLOCK]
         np.matmul(X[m0:m0 + w], QT, out=S[:w])
         S[w:] = -np.inf  # the ragged last block never beats a threshold
-        hit = np.flatnonzero(S.reshape(nb, BLOCK, b).max(axis=1) > thr)
-        if hit.size == 0:
+        block_max = S.reshape(nb, BLOCK, b).max(axis=1)
+        if not seeded:
+            bound = np.partition(block_max, nb - k, axis=0)[nb - k]
+            _merge(best_s, best_i, *_above(S, block_max, bound, m0, inclusive=True))
+            thr, seeded = best_s[:, -1].copy(), True
             continue
-        blk, q = np.divmod(hit, b)
-        rows = blk[:, None] * BLOCK + offsets
-        vals = S[rows, q[:, None]]
-        pi, pj = np.nonzero(vals > thr[q, None])
-        pending.append((q[pi], rows[pi, pj] + m0, vals[pi, pj]))
-        n_pending += pi.size
+        found = _above(S, block_max, thr, m0, inclusive=False)
+        if found[0].size == 0:
+            continue
+        pending.append(found)
+        n_pending += found[0].size
         if n_pending >= PENDING_PER_QUERY * b:
             _merge(best_s, best_i, *(np.concatenate(c) for c in zip(*pending, strict=True)))
             thr = best_s[:, -1].copy()
             pending, n_pending = [], 0
     if pending:
         _merge(best_s, best_i, *(np.concatenate(c) for c in zip(*pending, strict=True)))
+
+
+def _above(S: np.ndarray, block_max: np.ndarray, thr: np.ndarray, m0: int, *, inclusive: bool):
+    """Entries ``(query, position, score)`` of a score tile above ``thr`` (or at it, ``inclusive``),
+    reading only the blocks whose maximum qualifies."""
+    cmp = np.greater_equal if inclusive else np.greater
+    blk, q = np.divmod(np.flatnonzero(cmp(block_max, thr)), S.shape[1])
+    rows = blk[:, None] * BLOCK + np.arange(BLOCK)
+    vals = S[rows, q[:, None]]
+    pi, pj = np.nonzero(cmp(vals, thr[q, None]))
+    return q[pi], rows[pi, pj] + m0, vals[pi, pj]
 
 
 def _merge(best_s: np.ndarray, best_i: np.ndarray, q: np.ndarray, pos: np.ndarray, s: np.ndarray) -> None:

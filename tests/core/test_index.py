@@ -51,7 +51,7 @@ def test_kernel_and_faiss_flat_equal_argsort(rng):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(1, 700), st.integers(1, 5), st.integers(1, 40), st.integers(1, 300), st.integers(0, 10_000),
+@given(st.integers(1, 700), st.integers(1, 5), st.integers(1, 130), st.integers(1, 300), st.integers(0, 10_000),
        st.booleans())
 def test_kernel_equals_argsort_with_ties(n, d, nq, tile, seed, small_k):
     """Integer vectors: every product is exact in float32 and ties are everywhere; ids and scores must be
@@ -95,6 +95,9 @@ def test_kernel_edge_shapes():
     X[[17, 2100, 4999], 0] = 1.0
     D, ids_ = topk_inner_product(X, [[1.0, 0.0]], 4, model_tile=100)
     assert ids_.tolist() == [[17, 2100, 4999, 0]] and D.tolist() == [[1.0, 1.0, 1.0, 0.0]]
+    # the same with many queries (the first slice is bounded by its block maxima, not partitioned)
+    D, ids_ = topk_inner_product(X, np.tile([[1.0, 0.0]], (100, 1)), 4, model_tile=256)
+    assert ids_.tolist() == [[17, 2100, 4999, 0]] * 100 and D.tolist() == [[1.0, 1.0, 1.0, 0.0]] * 100
     with pytest.raises(SchemaError, match=r"k=4 is larger than the number of indexed models \(3\)"):
         topk_inner_product(np.eye(3), np.eye(3), 4)
     with pytest.raises(SchemaError, match=r"Q has dimension 2 but X has 3"):
