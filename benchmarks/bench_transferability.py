@@ -8,6 +8,8 @@ report it). Features have class structure (class means plus noise), float64.
 
     python benchmarks/bench_transferability.py                 # all four sizes
     python benchmarks/bench_transferability.py --sizes small   # (1000, 512, 10) and (5000, 2048, 100)
+
+PARC is timed at (N, 2048, 100), N = ``--parc-n`` (20 000), beside the floor of the same size.
 """
 
 from __future__ import annotations
@@ -45,12 +47,12 @@ from fennec.transferability import METRICS, LogME, shrinkage_hscore  # noqa: E40
 SIZES = [(1000, 512, 10), (5000, 2048, 100), (20000, 2048, 100), (50000, 2048, 1000)]
 
 
-def make_data(n: int, d: int, c: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def make_data(n: int, d: int, c: int, seed: int, signal: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % c
     rng.shuffle(labels)
     feats = rng.standard_normal((n, d), dtype=np.float32)
-    feats += 0.5 * rng.standard_normal((c, d), dtype=np.float32)[labels]
+    feats += signal * rng.standard_normal((c, d), dtype=np.float32)[labels]
     return feats.astype(np.float64), labels
 
 
@@ -97,7 +99,7 @@ def main() -> int:
         print(f"({load()} after the LogME/H-score table)")
         print()
         other_metrics(sizes)
-        parc_memory()
+        parc_table()
     print(f"\nprocess max RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB; {load()} at end")
     return 0
 
@@ -122,19 +124,37 @@ def other_metrics(sizes) -> None:
     print()
 
 
-def parc_memory() -> None:
+def parc_table() -> None:
+    """PARC beside the floor of the same size, alternating, on the benchmark's features (class-mean
+    signal 0.5: the two groups of pair distances barely overlap) and on weak features (signal 0.05:
+    they overlap everywhere, the costlier case)."""
     n, d, c = ARGS.parc_n, 2048, 100
-    f, y = make_data(n, d, c, ARGS.seed)
-    tracemalloc.start()
-    base = tracemalloc.get_traced_memory()[0]
-    t0 = time.perf_counter()
-    value = METRICS["parc"](f, y)
-    elapsed = time.perf_counter() - t0
-    peak = tracemalloc.get_traced_memory()[1] - base
-    tracemalloc.stop()
+    print(f"PARC at (N, D, C) = ({n}, {d}, {c}) beside the floor (median of {ARGS.repeats}; weak features: one run)")
+    print(f"{'features':<22} | {'floor s':>8} | {'PARC s':>8} {'ratio':>6} | {'score':>10} | peak MiB beyond input")
+    for name, signal, repeats in (("class signal 0.5", 0.5, ARGS.repeats), ("weak, signal 0.05", 0.05, 1)):
+        f, y = make_data(n, d, c, ARGS.seed, signal=signal)
+        t_floor, t_parc = [], []
+        value = float("nan")
+        for _ in range(repeats):
+            t_floor.append(timed(floor, f))
+            t0 = time.perf_counter()
+            value = METRICS["parc"](f, y)
+            t_parc.append(time.perf_counter() - t0)
+        mf, mp = statistics.median(t_floor), statistics.median(t_parc)
+        peak = traced_peak(METRICS["parc"], f, y) if repeats > 1 else float("nan")
+        print(f"{name:<22} | {mf:8.3f} | {mp:8.3f} {mp / mf:6.2f} | {value:10.6f} | {peak:.0f}", flush=True)
     dense = n * n * 8 / 2**20
-    print(f"PARC at (N, D, C) = ({n}, {d}, {c}): {elapsed:.2f} s, score {value:.4f}, peak traced allocation "
-          f"{peak / 2**20:.0f} MiB beyond the input (one dense N×N float64 matrix would be {dense:.0f} MiB)")
+    print(f"(one dense N×N float64 matrix would be {dense:.0f} MiB)")
+
+
+def traced_peak(fn, *args) -> float:
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        fn(*args)
+        return (tracemalloc.get_traced_memory()[1] - base) / 2**20
+    finally:
+        tracemalloc.stop()
 
 
 if __name__ == "__main__":

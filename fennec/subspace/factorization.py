@@ -9,12 +9,14 @@ Model of a standardised score (``i`` a model, ``j`` a task)::
 fitted on the observed cells only, by alternating ridge regressions (ALS) with an L2 penalty ``l2`` on
 the vectors and ``bias_l2`` on the biases. ``b_i`` is a model's general transfer quality (what the
 history prior captures); ``u_i . v_j`` is what is specific to a task. The rank (and ``l2``) is chosen
-by K-fold cross-validation over held-out cells when ``n_components="auto"``.
+by K-fold cross-validation over held-out cells when ``n_components="auto"``. The ALS itself is in
+:mod:`fennec.subspace.als`.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
@@ -22,9 +24,11 @@ from itertools import product
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-import scipy.sparse as sp
 
 from fennec.errors import NotFittedError, SchemaError
+from fennec.subspace.als import _Factors, als_fit
+
+__all__ = ["FoldIn", "TransferSubspace", "als_fit"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,132 +44,6 @@ def _check_matrix(Z: npt.ArrayLike) -> Array:
     if not np.isfinite(Z).any():
         raise SchemaError(f"the matrix of shape {Z.shape} has no observed (finite) cell")
     return Z
-
-
-@dataclass
-class _Factors:
-    mu: float
-    b: Array
-    c: Array
-    U: Array
-    V: Array
-
-    def predict(self, rows: npt.NDArray[np.intp] | None = None, cols: npt.NDArray[np.intp] | None = None) -> Array:
-        if rows is None:
-            return self.mu + self.b[:, None] + self.c[None, :] + self.U @ self.V.T
-        return self.mu + self.b[rows] + self.c[cols] + np.einsum("ij,ij->i", self.U[rows], self.V[cols])
-
-
-def _ridge_rows(
-    mask: sp.csr_matrix,
-    resid: sp.csr_matrix,
-    X: Array,
-    penalty: Array,
-) -> Array:
-    """Solve, for every row i, ``min_t sum_{j in O_i} (r_ij - t . X_j)^2 + sum_k penalty_k t_k^2``.
-
-    ``mask`` holds ones on the observed cells, ``resid`` the targets on the same cells. Vectorised:
-    the per-row Gram matrices come from one sparse product with the row-wise outer products of X.
-    """
-    n, p = mask.shape[0], X.shape[1]
-    outer = (X[:, :, None] * X[:, None, :]).reshape(len(X), p * p)
-    G = np.asarray(mask @ outer).reshape(n, p, p)
-    G[:, np.arange(p), np.arange(p)] += penalty
-    rhs = np.asarray(resid @ X)
-    return np.linalg.solve(G, rhs[:, :, None])[:, :, 0]
-
-
-def _svd_init(rows, cols, vals, shape, rank, rng) -> tuple[Array, Array]:
-    """Start from the truncated SVD of the zero-filled matrix, rescaled by the observed fraction.
-
-    A random start lets ALS wander into slowly converging regions with large, cancelling factors;
-    the spectral start is the standard remedy for matrix completion and is deterministic.
-    """
-    n, m = shape
-    if rank == 0:
-        return np.zeros((n, 0)), np.zeros((m, 0))
-    frac = len(vals) / float(n * m)
-    M = sp.csr_matrix((vals / max(frac, 1e-12), (rows, cols)), shape=shape)
-    if rank < min(shape) - 1 and min(shape) > 50:
-        from scipy.sparse.linalg import svds
-
-        u, s, vt = svds(M, k=rank, v0=np.ones(min(shape)))  # fixed start vector: deterministic
-        order = np.argsort(-s)
-        u, s, vt = u[:, order], s[order], vt[order]
-    else:
-        u, s, vt = np.linalg.svd(M.toarray(), full_matrices=False)
-        u, s, vt = u[:, :rank], s[:rank], vt[:rank]
-    root = np.sqrt(np.maximum(s, 1e-12))
-    U, V = u * root, vt.T * root
-    # a tiny seeded perturbation breaks exact ties between equal singular values
-    U = U + 1e-6 * rng.normal(size=U.shape)
-    return U, V
-
-
-def als_fit(
-    rows: npt.NDArray[np.intp],
-    cols: npt.NDArray[np.intp],
-    vals: Array,
-    shape: tuple[int, int],
-    *,
-    rank: int,
-    l2: float,
-    bias_l2: float,
-    fit_biases: bool = True,
-    max_iter: int = 200,
-    tol: float = 1e-7,
-    random_state: int | None = 0,
-) -> tuple[_Factors, int, float]:
-    """Alternating least squares on the observed cells ``(rows, cols) -> vals``.
-
-    Returns the factors, the number of iterations run and the final objective. Deterministic given
-    ``random_state``.
-    """
-    n, m = shape
-    rng = np.random.default_rng(random_state)
-    b, c = np.zeros(n), np.zeros(m)
-    mu = float(vals.mean()) if fit_biases else 0.0
-    ones = np.ones(len(vals))
-    mask = sp.csr_matrix((ones, (rows, cols)), shape=shape)
-    U, V = _svd_init(rows, cols, vals - mu, shape, rank, rng)
-    mask_t = mask.T.tocsr()
-    # structure of the residual matrices: same as the mask; data is rewritten every half-step
-    order = np.lexsort((cols, rows))
-    order_t = np.lexsort((rows, cols))
-
-    def resid_matrix(r: Array, transpose: bool) -> sp.csr_matrix:
-        if transpose:
-            return sp.csr_matrix((r[order_t], mask_t.indices, mask_t.indptr), shape=(m, n))
-        return sp.csr_matrix((r[order], mask.indices, mask.indptr), shape=(n, m))
-
-    pen_vec = np.full(rank, float(l2))
-    pen = np.append(pen_vec, bias_l2) if fit_biases else pen_vec
-    prev = np.inf
-    objective = np.inf
-    it = 0
-    for it in range(1, max_iter + 1):  # noqa: B007 - `it` is returned
-        # models: targets z - mu - c_j, features [v_j, 1]
-        r = vals - mu - (c[cols] if fit_biases else 0.0)
-        XV = np.hstack([V, np.ones((m, 1))]) if fit_biases else V
-        theta = _ridge_rows(mask, resid_matrix(r, False), XV, pen) if XV.shape[1] else np.zeros((n, 0))
-        U = theta[:, :rank]
-        if fit_biases:
-            b = theta[:, rank]
-        # tasks: targets z - mu - b_i, features [u_i, 1]
-        r = vals - mu - (b[rows] if fit_biases else 0.0)
-        XU = np.hstack([U, np.ones((n, 1))]) if fit_biases else U
-        theta = _ridge_rows(mask_t, resid_matrix(r, True), XU, pen) if XU.shape[1] else np.zeros((m, 0))
-        V = theta[:, :rank]
-        if fit_biases:
-            c = theta[:, rank]
-            mu = float(np.mean(vals - b[rows] - c[cols] - np.einsum("ij,ij->i", U[rows], V[cols])))
-        fit = _Factors(mu, b, c, U, V)
-        err = vals - fit.predict(rows, cols)
-        objective = float(err @ err + l2 * ((U**2).sum() + (V**2).sum()) + bias_l2 * (b @ b + c @ c))
-        if prev - objective <= tol * max(1.0, abs(objective)):
-            break
-        prev = objective
-    return _Factors(mu, b, c, U, V), it, objective
 
 
 class TransferSubspace:
@@ -289,19 +167,32 @@ class TransferSubspace:
         return self
 
     def _cross_validate(self, rows, cols, vals, shape, ranks, l2s) -> pd.DataFrame:
+        from tqdm import tqdm
+
         rng = np.random.default_rng(self.random_state)
         fold = rng.permutation(len(vals)) % self.n_folds
+        # the largest rank first: the first fit's time then bounds the others' (the result is sorted below)
+        grid = sorted(product(ranks, l2s), key=lambda config: -config[0])
+        n_fits = len(grid) * self.n_folds
         records = []
-        for rank, l2 in product(ranks, l2s):
-            sq = 0.0
-            for k in range(self.n_folds):
-                train, test = fold != k, fold == k
-                f, _, _ = als_fit(rows[train], cols[train], vals[train], shape, rank=rank, l2=l2,
-                                  bias_l2=float(self.bias_l2), fit_biases=self.fit_biases,
-                                  max_iter=self.max_iter, tol=max(self.tol, 1e-6), random_state=self.random_state)
-                err = vals[test] - f.predict(rows[test], cols[test])
-                sq += float(err @ err)
-            records.append({"n_components": rank, "l2": l2, "rmse": float(np.sqrt(sq / len(vals)))})
+        with tqdm(total=n_fits, desc="rank/l2 selection", unit="fit", disable=None, leave=False) as bar:
+            for rank, l2 in grid:
+                sq = 0.0
+                for k in range(self.n_folds):
+                    t0 = time.perf_counter()
+                    train, test = fold != k, fold == k
+                    f, _, _ = als_fit(rows[train], cols[train], vals[train], shape, rank=rank, l2=l2,
+                                      bias_l2=float(self.bias_l2), fit_biases=self.fit_biases, max_iter=self.max_iter,
+                                      tol=max(self.tol, 1e-6), random_state=self.random_state)
+                    err = vals[test] - f.predict(rows[test], cols[test])
+                    sq += float(err @ err)
+                    bar.update()
+                    if not records and k == 0:
+                        took = time.perf_counter() - t0
+                        logger.info("rank/l2 selection: %d fits (%d configurations x %d folds) on %d cells; the first "
+                                    "(rank %d, the largest) took %.2f s, so expect up to ~%.0f s",
+                                    n_fits, len(grid), self.n_folds, len(vals), rank, took, took * n_fits)
+                records.append({"n_components": rank, "l2": l2, "rmse": float(np.sqrt(sq / len(vals)))})
         out = pd.DataFrame(records)
         # prefer the simpler model among (near-)ties: sort by rmse rounded to 1e-4, then rank, then l2 desc
         out["_key"] = out["rmse"].round(4)

@@ -12,15 +12,24 @@ variable is the point-biserial correlation of the feature-distance ranks, so it 
   M = N(N−1)/2 pair distances, a Mann–Whitney statistic between the two groups of pairs, and
 * the tie correction Σ(t³ − t) of the distances (for the variance of their ranks).
 
-The smaller group of pairs (usually the same-class pairs, about M/C of them) is computed, sorted and
-kept in memory (8 bytes per pair; ~16 MB at N = 20 000, C = 100; at worst M/2 pairs, 800 MB at
-N = 20 000 with two balanced classes). The larger group is streamed in blocks of rows (each block a
-(b × 32)·(32 × N) product, sorted, then counted against the kept group with ``searchsorted``), so no
-N×N matrix is ever allocated. The rank sum is exact in float64, ties included. The one
-approximation: ties *between two distances of the streamed group that fall in different blocks*
-are left out of the tie correction; such exact ties arise only from duplicated samples, and they
-change the denominator by a relative O(Σt³/M³). With N(N−1)/2 ≤ ``block_pairs`` (N ≲ 2 800 by
-default) everything is in one block and the result equals ``scipy.stats.spearmanr`` exactly.
+The samples are first ordered by class, so the same-class pairs are the upper triangles of the
+diagonal class blocks and the different-class pairs are the rectangles right of them: every tile is a
+plain (rows × 32)·(32 × cols) product, with no pair mask. The smaller group of pairs (usually the
+same-class pairs, about M/C of them) is computed, sorted and kept in memory (8 bytes per pair; ~16 MB
+at N = 20 000, C = 100; at worst M/2 pairs, 800 MB at N = 20 000 with two balanced classes), with a
+grid over its range (2-4 cells per distinct value, 16 bytes each). The larger group is streamed tile
+by tile and never sorted: a value outside the kept range is counted at once, and a value inside it
+finds its cell with one multiplication and one gather, then compares itself with the kept values of
+that cell only (usually none or one). No N×N matrix is ever allocated, and the rank sum is exact in
+float64, ties between the two groups included.
+
+Ties *within* the streamed group enter the tie correction Σ(t³ − t) only through duplicated samples or
+samples with constant reduced features; then the streamed group is instead sorted in chunks of
+``block_pairs`` distances and counted with ``searchsorted``, which finds the ties within a chunk (the
+ones between two chunks are left out, a relative O(Σt³/M³) change of the denominator). Without such
+samples two streamed distances could tie only by coincidence, each such tie changing Σ(t³ − t) by 6
+against M³; they are not looked for. Either way the value equals ``scipy.stats.spearmanr`` of the
+dense matrices up to these coincidences (the tests check 1e-9).
 """
 
 from __future__ import annotations
@@ -36,6 +45,10 @@ from fennec.transferability._validation import check_features_labels
 
 __all__ = ["parc"]
 
+BLOCK_PAIRS = 16_000_000  # streamed distances sorted and counted at a time
+TILE_PAIRS = 1 << 20  # distances per matrix product
+CELLS_MAX = 1 << 22  # cells of the kept group's lookup grid (8 bytes each)
+
 
 def parc(
     features: npt.ArrayLike,
@@ -43,7 +56,7 @@ def parc(
     *,
     n_pca: int = 32,
     random_state: int = 0,
-    block_pairs: int = 4_000_000,
+    block_pairs: int = BLOCK_PAIRS,
 ) -> float:
     """PARC score ×100 (higher is better; in [−100, 100]).
 
@@ -55,8 +68,10 @@ def parc(
         PCA dimension before standardisation (capped at min(N, D)); the paper uses 32.
     random_state : int, default=0
         Seed of the PCA solver (scikit-learn picks a randomised solver for large inputs).
-    block_pairs : int, default=4_000_000
-        About how many pair distances are held per streamed block (memory ~ 40 bytes per pair).
+    block_pairs : int, default=16_000_000
+        The largest tile of pair distances computed at once is ``min(block_pairs, 2**20)``; with
+        duplicated samples, also how many streamed distances are sorted and counted at a time (memory ~8
+        bytes per pair).
 
     Returns
     -------
@@ -68,50 +83,32 @@ def parc(
     SchemaError
         Invalid inputs, or no class with two samples (no same-class pair: ρ is undefined).
     """
-    from sklearn.decomposition import PCA
-
     f, y, c = check_features_labels(features, labels)
-    n, d = f.shape
+    n = f.shape[0]
     counts = np.bincount(y, minlength=c).astype(np.int64)
     n_same = int(np.sum(counts * (counts - 1) // 2))
     m = n * (n - 1) // 2
     n_diff = m - n_same
     if n_same == 0:
         raise SchemaError("PARC needs at least one class with 2 or more samples (no same-class pair)")
-    k = min(int(n_pca), n, d)
-    if k < 1:
-        raise SchemaError(f"The 'n_pca' parameter of parc must be >= 1. Got {n_pca!r} instead.")
-    z = PCA(n_components=k, random_state=random_state).fit_transform(f)
-    std = z.std(axis=0)
-    z = (z - z.mean(axis=0)) / np.where(std > 0, std, 1.0)
-    # Row-wise correlation = dot products of rows centred and scaled to unit norm.
-    z = z - z.mean(axis=1, keepdims=True)
-    norms = np.linalg.norm(z, axis=1, keepdims=True)
-    r = np.divide(z, norms, out=np.zeros_like(z), where=norms > 0)
-    block_rows = max(1, int(block_pairs) // max(n, 1))
-
+    if isinstance(block_pairs, bool) or not (isinstance(block_pairs, (int, np.integer)) and block_pairs >= 1):
+        raise SchemaError(f"The 'block_pairs' parameter of parc must be an int >= 1. Got {block_pairs!r} instead.")
+    r = _unit_rows(f, n_pca, random_state)[np.argsort(y, kind="stable")]
+    bounds = np.concatenate([[0], np.cumsum(counts)])
     keep_same = n_same <= n_diff
-    kept = np.sort(np.concatenate(list(_pairs(r, y, block_rows, same=keep_same)) or [np.empty(0)]))
-    uniq, a_counts = np.unique(kept, return_counts=True)
-    n_kept = kept.shape[0]
-    less_sum = 0  # Σ over kept values of #(streamed values < it)
-    eq_sum = 0  # Σ over kept values of #(streamed values == it)
-    b_on_kept = np.zeros(uniq.shape[0], dtype=np.int64)  # streamed values tied with each kept value
-    tie_streamed = 0.0  # Σ(t³ − t) over ties among streamed values only (within a block)
-    for block in _pairs(r, y, block_rows, same=not keep_same):
-        block.sort()
-        left = np.searchsorted(block, uniq, side="left")
-        right = np.searchsorted(block, uniq, side="right")
-        less_sum += int(np.dot(left, a_counts))
-        tied = right - left
-        eq_sum += int(np.dot(tied, a_counts))
-        b_on_kept += tied
-        tie_streamed += _ties_not_in(block, uniq)
+    tile = min(int(block_pairs), TILE_PAIRS)
+    kept = _Kept(np.concatenate([_distances(r, t) for t in _tiles(bounds, tile, same=keep_same)] or [np.empty(0)]))
+    streamed = _tiles(bounds, tile, same=not keep_same)
+    if _may_tie(r):
+        less_sum, eq_sum, b_on_kept, tie_streamed = _count_sorted(r, streamed, kept, int(block_pairs))
+    else:
+        less_sum, eq_sum, b_on_kept, tie_streamed = _count_lookup(r, streamed, kept, tile)
     # Rank sum of the kept group (mid-ranks): within-group part + values of the other group below.
     # Everything doubled to stay in exact integers.
+    n_kept = kept.values.size
     rank_sum_kept_x2 = n_kept * (n_kept + 1) + 2 * less_sum + eq_sum
     rank_sum_diff_x2 = rank_sum_kept_x2 if not keep_same else m * (m + 1) - rank_sum_kept_x2
-    t_all = (a_counts + b_on_kept).astype(np.float64)
+    t_all = (kept.counts + b_on_kept).astype(np.float64)
     tie_term = float(np.sum(t_all**3 - t_all)) + tie_streamed
     num_x2 = rank_sum_diff_x2 - n_diff * (m + 1)  # 2·(S − n_diff·r̄)
     var_ranks = (m**3 - m - tie_term) / 12.0  # Σ(r − r̄)²
@@ -121,32 +118,185 @@ def parc(
     return float(100.0 * (num_x2 / 2.0) / denom)
 
 
-def _pairs(r: np.ndarray, y: np.ndarray, block_rows: int, *, same: bool) -> Iterator[np.ndarray]:
-    """Distances 1 − rᵢ·rⱼ of the pairs i < j whose labels are equal (``same``) or differ."""
-    n = r.shape[0]
-    if same:  # same-class pairs: one small product per class
-        for cls in np.unique(y):
-            idx = np.flatnonzero(y == cls)
-            if idx.size < 2:
-                continue
-            for start in range(0, idx.size - 1, block_rows):
-                rows = idx[start : start + block_rows]
-                cols = idx[start:]
-                dist = 1.0 - r[rows] @ r[cols].T
-                iu = np.arange(rows.size)[:, None] < np.arange(cols.size)[None, :]
-                yield dist[iu]
-        return
-    for start in range(0, n - 1, block_rows):
-        stop = min(start + block_rows, n)
-        dist = 1.0 - r[start:stop] @ r[start:].T
-        upper = np.arange(stop - start)[:, None] < np.arange(n - start)[None, :]
-        mask = upper & (y[start:stop, None] != y[None, start:])
-        yield dist[mask]
+def _unit_rows(f: np.ndarray, n_pca: int, random_state: int) -> np.ndarray:
+    """PCA to ``n_pca`` dimensions, columns standardised, rows centred and scaled to unit norm: the row-wise
+    correlation of two samples is then the dot product of their rows."""
+    from sklearn.decomposition import PCA
+
+    n, d = f.shape
+    k = min(int(n_pca), n, d)
+    if k < 1:
+        raise SchemaError(f"The 'n_pca' parameter of parc must be >= 1. Got {n_pca!r} instead.")
+    z = PCA(n_components=k, random_state=random_state).fit_transform(f)
+    std = z.std(axis=0)
+    z = (z - z.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    z = z - z.mean(axis=1, keepdims=True)
+    norms = np.linalg.norm(z, axis=1, keepdims=True)
+    return np.divide(z, norms, out=np.zeros_like(z), where=norms > 0)
+
+
+def _tiles(bounds: np.ndarray, max_pairs: int, *, same: bool) -> Iterator[tuple[slice, slice, bool]]:
+    """Tiles ``(rows, cols, triangular)`` of at most ``max_pairs`` pairs covering every pair i < j of
+    samples ordered by class: same-class pairs (``same``) or different-class pairs, each exactly once."""
+    n = int(bounds[-1])
+    for start, stop in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        if same:
+            step = max(1, min(stop - start, max_pairs // max(stop - start, 1)))
+            for a in range(start, stop - 1, step):
+                b = min(a + step, stop)
+                yield slice(a, b), slice(a, b), True
+                if b < stop:
+                    yield from _rectangle(a, b, b, stop, max_pairs)
+        elif stop < n:
+            yield from _rectangle(start, stop, stop, n, max_pairs)
+
+
+def _rectangle(r0: int, r1: int, c0: int, c1: int, max_pairs: int) -> Iterator[tuple[slice, slice, bool]]:
+    width = min(c1 - c0, max_pairs)
+    rows = max(1, max_pairs // width)
+    for a in range(r0, r1, rows):
+        for b in range(c0, c1, width):
+            yield slice(a, min(a + rows, r1)), slice(b, min(b + width, c1)), False
+
+
+def _distances(r: np.ndarray, tile: tuple[slice, slice, bool], out: np.ndarray | None = None) -> np.ndarray:
+    """Distances 1 − rᵢ·rⱼ of a tile, flattened (a triangular tile keeps only its pairs i < j)."""
+    rows, cols, triangular = tile
+    if triangular:
+        dist = 1.0 - r[rows] @ r[cols].T
+        return dist[np.triu_indices(dist.shape[0], 1)]
+    shape = (rows.stop - rows.start, cols.stop - cols.start)
+    dist = np.matmul(r[rows], r[cols].T, out=None if out is None else out[: shape[0] * shape[1]].reshape(shape))
+    return np.subtract(1.0, dist, out=dist).ravel()
+
+
+class _Kept:
+    """The kept group of distances, sorted, with its distinct values and a lookup grid over its range.
+
+    The grid maps a distance x to a cell ``q(x) = floor(min((x - lo)·scale, T − 1))``, a non-decreasing
+    function of x computed the same way for every value, so a kept value in a lower cell than x is
+    below x, one in a higher cell is above it, and only the kept values of x's own cell need comparing.
+    ``table[q]`` holds the number of kept values in cells < q and <= q, and the smallest kept value of
+    cell q (+inf for an empty cell), so the one gather answers every x whose cell holds at most one kept
+    value (most of them: there are 2-4 cells per distinct kept value).
+    """
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = np.sort(values)
+        first = np.concatenate(([True], self.values[1:] != self.values[:-1]))
+        self.uniq = self.values[first]
+        self.counts = np.diff(np.append(np.flatnonzero(first), self.values.size))
+        self.lo, self.hi = float(self.values[0]), float(self.values[-1])
+        self.cells = int(min(CELLS_MAX, max(2, 1 << (int(self.uniq.size).bit_length() + 1))))
+        span = self.hi - self.lo
+        self.scale = (self.cells / span) if span > 0 else 0.0
+        starts = np.searchsorted(self._cell(self.values), np.arange(self.cells + 1))
+        self.table = np.zeros(self.cells, dtype=[("below", "<i4"), ("upto", "<i4"), ("first", "<f8")])
+        self.table["below"], self.table["upto"] = starts[:-1], starts[1:]
+        self.table["first"] = np.where(starts[1:] > starts[:-1], self.values[np.minimum(starts[:-1], starts[-1] - 1)],
+                                       np.inf)
+
+    def _cell(self, x: np.ndarray) -> np.ndarray:
+        q = x - self.lo
+        q *= self.scale
+        np.minimum(q, self.cells - 1, out=q)
+        return q.astype(np.intp)
+
+
+def _may_tie(r: np.ndarray) -> bool:
+    """Whether two pair distances can tie other than by coincidence: duplicated rows, or a zero row
+    (a sample whose reduced features are constant: every distance to it is exactly 1)."""
+    if not np.all(np.any(r != 0, axis=1)):
+        return True
+    return np.unique(np.ascontiguousarray(r).view(np.dtype((np.void, r.dtype.itemsize * r.shape[1])))).size < len(r)
+
+
+def _count_lookup(r, tiles, kept: _Kept, tile: int) -> tuple[int, int, np.ndarray, float]:
+    """Count the streamed distances against the kept group tile by tile through the kept group's grid.
+
+    Returns Σ_kept #(streamed < value), Σ_kept #(streamed == value), the streamed values tied with each
+    kept distinct value, and 0.0: without duplicated or zero rows, two streamed distances can only tie
+    by coincidence of the dot products of distinct pairs of distinct samples, and such ties (each a
+    change of 6 in Σ(t³ − t), against M³) are not looked for.
+    """
+    n_kept = kept.values.size
+    less, eq, ties = 0, 0, []
+    buf = np.empty(tile)
+    for t in tiles:
+        x = _distances(r, t, out=buf)
+        less += n_kept * int(np.count_nonzero(x < kept.lo))
+        x = x[(x >= kept.lo) & (x <= kept.hi)]
+        cell = kept.table[kept._cell(x)]
+        below = cell["below"]
+        less += n_kept * x.size - int(below.sum(dtype=np.int64))  # minus the same-cell kept values <= x:
+        v = cell["first"]
+        less -= int(np.count_nonzero(v <= x))
+        eq += _record_ties(v, x, ties)
+        more = np.flatnonzero(cell["upto"] > below + 1)
+        x, j, stop = x[more], below[more].astype(np.intp) + 1, cell["upto"][more]
+        while x.size:
+            v = kept.values[j]
+            less -= int(np.count_nonzero(v <= x))
+            eq += _record_ties(v, x, ties)
+            j += 1
+            go = j < stop
+            x, j, stop = x[go], j[go], stop[go]
+    b_on_kept = np.zeros(kept.uniq.size, dtype=np.int64)
+    if ties:  # each streamed value equal to a kept value was counted once per kept copy of it
+        tied, per = np.unique(np.concatenate(ties), return_counts=True)
+        idx = np.searchsorted(kept.uniq, tied)
+        b_on_kept[idx] += per // kept.counts[idx]
+    return less, eq, b_on_kept, 0.0
+
+
+def _record_ties(v: np.ndarray, x: np.ndarray, ties: list) -> int:
+    same = v == x
+    if not same.any():
+        return 0
+    ties.append(x[same])
+    return int(np.count_nonzero(same))
+
+
+def _count_sorted(r, tiles, kept: _Kept, chunk: int) -> tuple[int, int, np.ndarray, float]:
+    """As :func:`_count_lookup`, but on sorted chunks of ``chunk`` distances, which also finds the ties
+    among streamed distances (within a chunk): the path for samples that may tie."""
+    acc = [0, 0, np.zeros(kept.uniq.size, dtype=np.int64), 0.0]
+    buf = np.empty(chunk)
+    used = 0
+    for tile in tiles:
+        size = (tile[0].stop - tile[0].start) * (tile[1].stop - tile[1].start)
+        if used + size > chunk:
+            _count_chunk(buf[:used], kept.uniq, kept.counts, acc)
+            used = 0
+        if tile[2]:  # a triangle holds fewer pairs than its square
+            vals = _distances(r, tile)
+            buf[used:used + vals.size] = vals
+            used += vals.size
+        else:
+            _distances(r, tile, out=buf[used:])
+            used += size
+    if used:
+        _count_chunk(buf[:used], kept.uniq, kept.counts, acc)
+    return acc[0], acc[1], acc[2], acc[3]
+
+
+def _count_chunk(block: np.ndarray, uniq: np.ndarray, a_counts: np.ndarray, acc: list) -> None:
+    """Sort one chunk of streamed distances and count it against the kept distinct values (into ``acc``)."""
+    block.sort()
+    left = np.searchsorted(block, uniq, side="left")
+    acc[0] += int(np.dot(left, a_counts))
+    inside = np.flatnonzero(left < block.size)
+    hit = inside[block[left[inside]] == uniq[inside]]  # kept values that also occur in the chunk
+    if hit.size:
+        tied = np.searchsorted(block, uniq[hit], side="right") - left[hit]
+        acc[1] += int(np.dot(tied, a_counts[hit]))
+        acc[2][hit] += tied
+    acc[3] += _ties_not_in(block, uniq)
 
 
 def _ties_not_in(sorted_block: np.ndarray, uniq_kept: np.ndarray) -> float:
     """Σ(t³ − t) over runs of equal values in ``sorted_block`` whose value is not in ``uniq_kept``."""
-    if sorted_block.size < 2:
+    if sorted_block.size < 2 or not np.any(sorted_block[1:] == sorted_block[:-1]):
         return 0.0
     starts = np.flatnonzero(np.concatenate(([True], sorted_block[1:] != sorted_block[:-1])))
     runs = np.diff(np.append(starts, sorted_block.size))

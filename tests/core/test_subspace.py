@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import logging
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from fennec.errors import NotFittedError, SchemaError
-from fennec.subspace.factorization import TransferSubspace
+from fennec.subspace.als import _ridge_rows
+from fennec.subspace.factorization import TransferSubspace, als_fit
 
 
 def planted(rng, n=30, m=20, r=3):
@@ -122,3 +128,68 @@ def test_errors():
         fit.fold_in_task([0, 9], [1.0, 2.0])
     with pytest.raises(SchemaError, match="at least one measured score"):
         fit.fold_in_task([], [])
+
+
+# ---------------------------------------------------------------------------------------------- ALS speed-ups
+GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "als_golden.npz"
+
+
+def _golden_cases():
+    sys.path.insert(0, str(GOLDEN.parent))
+    try:
+        from make_als_golden import cv_case, golden_cases
+    finally:
+        sys.path.remove(str(GOLDEN.parent))
+    return golden_cases(), cv_case
+
+
+def test_als_equals_the_fits_stored_before_the_half_gram_change():
+    """Factors, iteration counts and objectives of the golden cases, stored from the implementation with
+    the full per-row outer products (tests/fixtures/make_als_golden.py), to 1e-10."""
+    stored = np.load(GOLDEN, allow_pickle=False)
+    cases, cv_case = _golden_cases()
+    for name, case in cases.items():
+        f, n_iter, objective = als_fit(case["rows"], case["cols"], case["vals"], case["shape"], **case["kw"])
+        assert n_iter == int(stored[f"{name}/n_iter"]), name
+        assert objective == pytest.approx(float(stored[f"{name}/objective"]), rel=1e-10, abs=1e-10), name
+        for key in ("mu", "b", "c", "U", "V"):
+            np.testing.assert_allclose(np.asarray(getattr(f, key)), stored[f"{name}/{key}"], rtol=0, atol=1e-10,
+                                       err_msg=f"{name}/{key}")
+    est = TransferSubspace("auto").fit(cv_case())
+    np.testing.assert_allclose(est.cv_results_["rmse"].to_numpy(), stored["cv/rmse"], rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(est.cv_results_["n_components"].to_numpy(), stored["cv/n_components"])
+    np.testing.assert_array_equal(est.cv_results_["l2"].to_numpy(), stored["cv/l2"])
+    np.testing.assert_allclose(est.reconstruct(), stored["cv/reconstruct"], rtol=0, atol=1e-10)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 10_000), st.integers(1, 7), st.floats(0.05, 0.9))
+def test_ridge_rows_equals_a_dense_solve_per_row(seed, p, frac):
+    """The half-Gram half-step against the textbook per-row ridge solve (rows with no cell included)."""
+    rng = np.random.default_rng(seed)
+    n, m = 23, 17
+    obs = rng.random((n, m)) < frac
+    rows, cols = np.nonzero(obs)
+    r = rng.normal(size=rows.size)
+    X = rng.normal(size=(m, p))
+    pen = rng.uniform(0.1, 2.0, size=p)
+    mask = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n, m))
+    resid = sp.csr_matrix((r, (rows, cols)), shape=(n, m))
+    theta = _ridge_rows(mask, resid, X, pen)
+    for i in range(n):
+        sel = rows == i
+        A = X[cols[sel]]
+        expected = np.linalg.solve(A.T @ A + np.diag(pen), A.T @ r[sel])
+        np.testing.assert_allclose(theta[i], expected, rtol=1e-10, atol=1e-12)
+
+
+def test_rank_selection_logs_an_estimate_and_never_prints(rng, caplog, capsys):
+    Z = np.where(rng.random((30, 12)) < 0.8, planted(rng, 30, 12, 2), np.nan)
+    with caplog.at_level(logging.INFO, logger="fennec.subspace.factorization"):
+        est = TransferSubspace("auto", candidate_ranks=(0, 1, 3), candidate_l2=(1.0, 3.0), n_folds=3).fit(Z)
+    first = [r.getMessage() for r in caplog.records if "rank/l2 selection" in r.getMessage()]
+    assert len(first) == 1
+    assert "6 configurations x 3 folds" in first[0] and "18 fits" in first[0] and "(rank 3, the largest)" in first[0]
+    assert len(est.cv_results_) == 6
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""  # tqdm stays silent without a terminal

@@ -41,3 +41,46 @@ def test_parc_with_exact_ties_in_one_block(make_task):
 def test_parc_needs_a_same_class_pair():
     with pytest.raises(SchemaError, match=r"PARC needs at least one class with 2 or more samples"):
         parc(np.random.default_rng(0).standard_normal((4, 3)), [0, 1, 2, 3])
+
+
+@pytest.mark.parametrize("signal", [0.0, 3.0])
+def test_parc_with_overlapping_and_separated_groups(signal, make_task):
+    """signal 0: the two groups of distances overlap over their whole range; signal 3: most different-class
+    distances lie above every same-class one (the lookup's shortcut for values outside the kept range)."""
+    f, y = make_task(150, 40, 5, signal=signal, seed=3)
+    assert parc(f, y) == pytest.approx(_parc_dense(f, y), rel=1e-9)
+
+
+def test_parc_keeps_the_different_class_group_when_it_is_smaller(make_task):
+    f, _ = make_task(110, 30, 2, signal=0.5, seed=4)
+    y = np.zeros(110, dtype=int)
+    y[rng_choice(110, 12)] = np.arange(12) % 3 + 1  # one class of 98: far more same-class pairs
+    assert parc(f, y) == pytest.approx(_parc_dense(f, y), rel=1e-9)
+    assert parc(f, y, block_pairs=500) == pytest.approx(_parc_dense(f, y), rel=1e-9)
+
+
+def test_lookup_and_sorted_counts_agree(make_task, monkeypatch):
+    """The grid lookup (default without duplicated samples) and the sorted chunks give the same value."""
+    import importlib
+
+    module = importlib.import_module("fennec.transferability.parc")
+    f, y = make_task(300, 48, 7, signal=0.3, seed=9)
+    lookup = parc(f, y, block_pairs=5_000)
+    monkeypatch.setattr(module, "_may_tie", lambda r: True)
+    assert parc(f, y, block_pairs=5_000) == pytest.approx(lookup, rel=1e-12)
+    assert parc(f, y) == pytest.approx(lookup, rel=1e-12)
+
+
+def test_may_tie_detects_duplicated_and_zero_rows():
+    import importlib
+
+    may_tie = importlib.import_module("fennec.transferability.parc")._may_tie
+    r = np.random.default_rng(0).standard_normal((6, 4))
+    assert not may_tie(r)
+    assert may_tie(np.vstack([r, r[2:3]]))
+    r[4] = 0.0
+    assert may_tie(r)
+
+
+def rng_choice(n: int, k: int) -> np.ndarray:
+    return np.random.default_rng(1).choice(n, size=k, replace=False)

@@ -1,0 +1,167 @@
+"""Alternating least squares for the transfer subspace: the masked fit of ``mu + b_i + c_j + u_i . v_j``.
+
+Pure NumPy/SciPy, arrays in, arrays out. :class:`~fennec.subspace.factorization.TransferSubspace` is the
+estimator around it (validation, rank/L2 selection, predictions, fold-in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+Array = npt.NDArray[np.float64]
+
+
+@dataclass
+class _Factors:
+    mu: float
+    b: Array
+    c: Array
+    U: Array
+    V: Array
+
+    def predict(self, rows: npt.NDArray[np.intp] | None = None, cols: npt.NDArray[np.intp] | None = None) -> Array:
+        if rows is None:
+            return self.mu + self.b[:, None] + self.c[None, :] + self.U @ self.V.T
+        return self.mu + self.b[rows] + self.c[cols] + np.einsum("ij,ij->i", self.U[rows], self.V[cols])
+
+
+@lru_cache(maxsize=64)
+def _upper_pairs(p: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Row/column indices of the upper triangle of a p x p matrix, and where each full entry finds it."""
+    iu, ju = np.triu_indices(p)
+    where = np.empty((p, p), dtype=np.intp)
+    where[iu, ju] = where[ju, iu] = np.arange(iu.size)
+    return iu, ju, where.ravel()
+
+
+def _ridge_rows(
+    mask: sp.csr_matrix,
+    resid: sp.csr_matrix,
+    X: Array,
+    penalty: Array,
+) -> Array:
+    """Solve, for every row i, ``min_t sum_{j in O_i} (r_ij - t . X_j)^2 + sum_k penalty_k t_k^2``.
+
+    ``mask`` holds ones on the observed cells, ``resid`` the targets on the same cells. Vectorised:
+    the per-row Gram matrices come from one sparse product with the row-wise outer products of X, of
+    which only the upper triangle (p(p+1)/2 of the p^2 entries) is formed and summed; each entry is
+    the same sum, in the same order, as with the full outer products, so the Gram matrices are
+    bit-for-bit the same at half the cost.
+    """
+    n, p = mask.shape[0], X.shape[1]
+    iu, ju, where = _upper_pairs(p)
+    half = np.asarray(mask @ (X[:, iu] * X[:, ju]))
+    G = np.take(half, where, axis=1).reshape(n, p, p)
+    G[:, np.arange(p), np.arange(p)] += penalty
+    rhs = np.asarray(resid @ X)
+    return np.linalg.solve(G, rhs[:, :, None])[:, :, 0]
+
+
+def _cell_products(U: Array, V: Array, rows: npt.NDArray[np.intp], cols: npt.NDArray[np.intp]) -> Array:
+    """``u_i . v_j`` on the cells ``(rows, cols)``, in slices that stay in cache (as ``_Factors.predict``)."""
+    out = np.empty(len(rows))
+    step = max(1, (1 << 16) // max(U.shape[1], 1))
+    for s in range(0, len(rows), step):
+        np.einsum("ij,ij->i", U[rows[s:s + step]], V[cols[s:s + step]], out=out[s:s + step])
+    return out
+
+
+def _svd_init(rows, cols, vals, shape, rank, rng) -> tuple[Array, Array]:
+    """Start from the truncated SVD of the zero-filled matrix, rescaled by the observed fraction.
+
+    A random start lets ALS wander into slowly converging regions with large, cancelling factors;
+    the spectral start is the standard remedy for matrix completion and is deterministic.
+    """
+    n, m = shape
+    if rank == 0:
+        return np.zeros((n, 0)), np.zeros((m, 0))
+    frac = len(vals) / float(n * m)
+    M = sp.csr_matrix((vals / max(frac, 1e-12), (rows, cols)), shape=shape)
+    if rank < min(shape) - 1 and min(shape) > 50:
+        from scipy.sparse.linalg import svds
+
+        u, s, vt = svds(M, k=rank, v0=np.ones(min(shape)))  # fixed start vector: deterministic
+        order = np.argsort(-s)
+        u, s, vt = u[:, order], s[order], vt[order]
+    else:
+        u, s, vt = np.linalg.svd(M.toarray(), full_matrices=False)
+        u, s, vt = u[:, :rank], s[:rank], vt[:rank]
+    root = np.sqrt(np.maximum(s, 1e-12))
+    U, V = u * root, vt.T * root
+    # a tiny seeded perturbation breaks exact ties between equal singular values
+    U = U + 1e-6 * rng.normal(size=U.shape)
+    return U, V
+
+
+def als_fit(
+    rows: npt.NDArray[np.intp],
+    cols: npt.NDArray[np.intp],
+    vals: Array,
+    shape: tuple[int, int],
+    *,
+    rank: int,
+    l2: float,
+    bias_l2: float,
+    fit_biases: bool = True,
+    max_iter: int = 200,
+    tol: float = 1e-7,
+    random_state: int | None = 0,
+) -> tuple[_Factors, int, float]:
+    """Alternating least squares on the observed cells ``(rows, cols) -> vals``.
+
+    Returns the factors, the number of iterations run and the final objective. Deterministic given
+    ``random_state``.
+    """
+    n, m = shape
+    rng = np.random.default_rng(random_state)
+    b, c = np.zeros(n), np.zeros(m)
+    mu = float(vals.mean()) if fit_biases else 0.0
+    ones = np.ones(len(vals))
+    mask = sp.csr_matrix((ones, (rows, cols)), shape=shape)
+    U, V = _svd_init(rows, cols, vals - mu, shape, rank, rng)
+    mask_t = mask.T.tocsr()
+    # structure of the residual matrices: same as the mask; data is rewritten every half-step
+    order = np.lexsort((cols, rows))
+    order_t = np.lexsort((rows, cols))
+
+    def resid_matrix(r: Array, transpose: bool) -> sp.csr_matrix:
+        if transpose:
+            return sp.csr_matrix((r[order_t], mask_t.indices, mask_t.indptr), shape=(m, n))
+        return sp.csr_matrix((r[order], mask.indices, mask.indptr), shape=(n, m))
+
+    pen_vec = np.full(rank, float(l2))
+    pen = np.append(pen_vec, bias_l2) if fit_biases else pen_vec
+    prev = np.inf
+    objective = np.inf
+    it = 0
+    c_at = c[cols] if fit_biases else 0.0
+    for it in range(1, max_iter + 1):  # noqa: B007 - `it` is returned
+        # models: targets z - mu - c_j, features [v_j, 1]
+        r = vals - mu - c_at
+        XV = np.hstack([V, np.ones((m, 1))]) if fit_biases else V
+        theta = _ridge_rows(mask, resid_matrix(r, False), XV, pen) if XV.shape[1] else np.zeros((n, 0))
+        U = theta[:, :rank]
+        if fit_biases:
+            b = theta[:, rank]
+        # tasks: targets z - mu - b_i, features [u_i, 1]
+        b_at = b[rows] if fit_biases else 0.0
+        r = vals - mu - b_at
+        XU = np.hstack([U, np.ones((n, 1))]) if fit_biases else U
+        theta = _ridge_rows(mask_t, resid_matrix(r, True), XU, pen) if XU.shape[1] else np.zeros((m, 0))
+        V = theta[:, :rank]
+        uv = _cell_products(U, V, rows, cols)
+        if fit_biases:
+            c = theta[:, rank]
+            c_at = c[cols]
+            mu = float(np.mean(vals - b_at - c_at - uv))
+        err = vals - (mu + b_at + c_at + uv)  # the fitted cells, summed in the order of _Factors.predict
+        objective = float(err @ err + l2 * ((U**2).sum() + (V**2).sum()) + bias_l2 * (b @ b + c @ c))
+        if prev - objective <= tol * max(1.0, abs(objective)):
+            break
+        prev = objective
+    return _Factors(mu, b, c, U, V), it, objective
