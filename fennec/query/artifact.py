@@ -105,7 +105,7 @@ def _save_placer(rec, tmp: Path) -> dict | None:
     params, arrays = rec.placer_.to_state()
     write_arrays(tmp / "placer.safetensors", {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()},
                  {"format": "fennec-placer"})
-    return {"file": "placer.safetensors", **params}
+    return {"file": "placer.safetensors", "history_weight": rec.history_weight_, **params}
 
 
 def _read_ids(path: Path, column: str) -> list[str]:
@@ -127,8 +127,10 @@ def load_recommender(directory: str | os.PathLike[str], cls):
     history = History(frame=history.frame, name=manifest["inputs"]["history"], sha256=history.sha256)
     projector, embeddings = _load_projector(directory, manifest.get("proxy"), sub)
     placer = _load_placer(directory, manifest.get("placer"))
+    weight = (manifest.get("placer") or {}).get("history_weight", 1.0)
     return cls.from_parts(config=config, history=history, columns=columns, scaler=scaler, subspace=sub,
-                          projector=projector, task_embeddings=embeddings, placer=placer, manifest=manifest)
+                          projector=projector, task_embeddings=embeddings, placer=placer, history_weight=weight,
+                          manifest=manifest)
 
 
 def _load_subspace(directory: Path, manifest: dict) -> tuple[TransferSubspace, TaskScaler]:

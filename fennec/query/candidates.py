@@ -78,10 +78,11 @@ def assemble(place: Placement, task_id: str, ids: list[str], *, positions: np.nd
     std = place.std(positions) if place.std is not None and len(positions) else np.full(len(positions), np.nan)
     src = np.array([place.source] * len(positions), dtype=object)
     meas = np.full(len(positions), np.nan)
+    raw = place.measured_raw or place.measured
     for k, p in enumerate(positions):
         if int(p) in place.measured:
             z[k], src[k], std[k] = place.measured[int(p)], "measured", 0.0
-            meas[k] = place.offset + place.scale * z[k]
+            meas[k] = place.offset + place.scale * raw[int(p)]
     parts = [(ids_at(ids, positions), inputs or ids_at(ids, positions), z, src, meas, std, [""] * len(positions))]
     if cold is not None and len(cold[0]):
         c_in, c_ids, P = cold

@@ -41,6 +41,7 @@ class Placement:
     std: Callable[[np.ndarray], Array] | None = None
     cold_std: Callable[[Array], Array] | None = None
     index_query: tuple[npt.NDArray[np.float32], float] | None = None
+    measured_raw: dict[int, float] | None = None
     columns: tuple[str, ...] = ()
     how: str = ""
     info: dict[str, Any] = field(default_factory=dict)
@@ -126,3 +127,22 @@ def warm_start(columns: Array, rows: np.ndarray, values: Array, *, scale: float,
         return place, ws
 
     return build
+
+
+def shrink(place: Placement, side: Array, weight: float) -> Placement:
+    """The placement with every fitted model's score ``weight * score + (1 - weight) * side score``, the side
+    score being ``place.cold`` of its out-of-fold side-information profile ``side[pos]`` (see
+    :mod:`fennec.query.shrinkage`); measured results keep showing in ``measured``. The blend is no longer an
+    inner product with the index vectors, so the top-K is taken over every model."""
+    if weight >= 1.0:
+        return place
+    from dataclasses import replace
+
+    side_z = place.cold(side)
+    predict = place.predict
+    measured = {p: weight * z + (1 - weight) * side_z[p] for p, z in place.measured.items()}
+    how = (f"{place.how}; shrunk towards the side-information prior with weight {1 - weight:g} (chosen on the "
+           "zoo's campaigns of the same task)").lstrip("; ")
+    return replace(place, predict=lambda pos: weight * predict(pos) + (1 - weight) * side_z[pos], measured=measured,
+                   measured_raw=place.measured_raw or dict(place.measured), index_query=None, how=how,
+                   info={**place.info, "history_weight": weight})

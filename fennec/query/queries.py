@@ -57,6 +57,8 @@ def run_query(rec, *, task, observed, classnames, images, labels, embedding, can
                                        labels=labels,
                                        embedding=embedding, fallback=fallback, proxy=proxy, max_images=max_images,
                                        seed=seed, cache_dir=cache_dir, task_id=task_id, progress=progress)
+    if warm is None and rec.history_weight_ < 1.0:
+        place = placements.shrink(place, rec.side_profiles(), rec.history_weight_)
     frame = _table(rec, place, name, ids, cs, specs, cold_ids, P, top_k)
     details = dict(place.info)
     if specs:

@@ -111,7 +111,7 @@ class Recommender:
         self.projector_, self.task_embeddings_ = None, None
         if task_embeddings is not None:
             self._fit_projector(task_embeddings, proxy_identity)
-        self._placer, self._arch_source = _UNFITTED, arch_source
+        self._placer, self._arch_source, self._history_weight = _UNFITTED, arch_source, None
         return self
 
     @property
@@ -158,6 +158,30 @@ class Recommender:
             task_index=idx)
         self.task_embeddings_ = emb
 
+    @property
+    def history_weight_(self) -> float:
+        """Weight of a fitted model's history-based score against its side-information prior when ranking a
+        task (1: history only), chosen on the zoo's campaigns of the same task (:mod:`fennec.query.shrinkage`)."""
+        self._check_fitted()
+        if self._history_weight is None:
+            from fennec.query.shrinkage import campaign_pairs, history_weight
+
+            pairs = campaign_pairs([self.columns_.task_of(c) for c in self.column_ids],
+                                   self.columns_.frame["history"].tolist())
+            side = self.side_profiles()
+            self._history_weight = history_weight(self.Z_, side, pairs)[0] if pairs and side is not None else 1.0
+        return self._history_weight
+
+    def side_profiles(self) -> np.ndarray | None:
+        """Out-of-fold side-information profiles of the fitted models over the columns: what their side
+        information alone predicts, from placements fitted without them (None without a placement)."""
+        placer = self.placer_
+        oof = None if placer is None else placer.out_of_fold_
+        if oof is None:
+            return None
+        sub = self.subspace_
+        return sub.global_mean_ + oof[:, :1] + sub.task_bias_[None, :] + oof[:, 1:] @ sub.task_vectors_.T
+
     def _fit_placer(self, arch_source: ArchSource | None) -> ModelPlacer | None:
         sub = self.subspace_
         if len(sub.model_ids_) < 3:
@@ -178,7 +202,7 @@ class Recommender:
         self._check_fitted()
         other = copy.copy(self)
         other.config = replace(self.config, use_archi2vec=use_archi2vec)
-        other._placer = other._fit_placer(arch_source)
+        other._placer, other._history_weight = other._fit_placer(arch_source), None
         return other
 
     # ------------------------------------------------------------------ views
@@ -299,7 +323,8 @@ class Recommender:
     @classmethod
     def from_parts(cls, *, config: RecommenderConfig, history: History, columns: Columns, scaler: TaskScaler,
                    subspace: TransferSubspace, projector=None, task_embeddings=None,
-                   placer: ModelPlacer | None = None, manifest: dict | None = None) -> Recommender:
+                   placer: ModelPlacer | None = None, history_weight: float = 1.0,
+                   manifest: dict | None = None) -> Recommender:
         """A fitted recommender from its saved parts (what :func:`~fennec.query.artifact.load_recommender`
         reads); the index and the completed columns are rebuilt."""
         rec = cls(config=config)
@@ -310,6 +335,7 @@ class Recommender:
                                 f"({len(subspace.model_ids_)} x {len(subspace.task_ids_)})")
         rec.Z_ = scaler.transform(Y)
         rec.projector_, rec.task_embeddings_, rec._placer = projector, task_embeddings, placer
+        rec._history_weight = float(history_weight)
         rec.manifest_ = manifest or {}
         rec._derive()
         return rec

@@ -1,9 +1,8 @@
 """Side information -> the numeric features that place a cold model (statistics fixed at fit time).
 
-The base design matrix: ImageNet top-1 (standardised; a model without one gets its pre-training kind's mean
-and a missing flag) with one-hot pre-training kind -- top-1 within its kind -- then log10 parameter count
-and log10 GMACs (standardised, missing flags). The family matrix: one-hot architecture family (families
-with at least two training models). Pure pandas / NumPy.
+The design matrix: ImageNet top-1 (standardised; a model without one gets its pre-training kind's mean and
+a missing flag) with one-hot pre-training kind -- top-1 within its kind -- then log10 parameter count and
+log10 GMACs (standardised, missing flags). Pure pandas / NumPy.
 """
 
 from __future__ import annotations
@@ -42,7 +41,7 @@ def _stats(v: np.ndarray) -> tuple[float, float]:
 
 
 class SideFeaturizer:
-    """Turn a side table (``top1, params_m, gmacs, pretraining, family, arch``) into design matrices."""
+    """Turn a side table (``top1, params_m, gmacs, pretraining``) into a design matrix."""
 
     def fit(self, side: pd.DataFrame) -> SideFeaturizer:
         top1 = _column(side, "top1", True)
@@ -52,9 +51,6 @@ class SideFeaturizer:
         self.kinds_ = sorted({k for k in kinds if k not in UNKNOWN_KINDS})
         self.kind_top1_ = {k: float(np.mean(top1[(kinds == k) & np.isfinite(top1)]))
                            for k in self.kinds_ if ((kinds == k) & np.isfinite(top1)).any()}
-        fams = [f for f in _column(side, "family", False) if f]
-        values, counts = np.unique(fams, return_counts=True) if fams else ([], [])
-        self.families_ = [str(f) for f, c in zip(values, counts, strict=True) if c >= 2]
         return self
 
     def _check(self) -> None:
@@ -77,33 +73,21 @@ class SideFeaturizer:
             parts += [np.where(m, 0.0, (np.where(m, mean, v) - mean) / sd)[:, None], m[:, None]]
         return np.hstack(parts).astype(float)
 
-    def family_matrix(self, side: pd.DataFrame) -> Array:
-        """One-hot family (n, n_families); unknown families are all-zero rows."""
-        self._check()
-        fams = _column(side, "family", False)
-        return np.column_stack([fams == f for f in self.families_]).astype(float) if self.families_ \
-            else np.zeros((len(side), 0))
-
     def names(self) -> list[str]:
         self._check()
         logs = [n for c in LOG_COLUMNS for n in (f"log_{c}", f"{c}_missing")]
         return ["top1", "top1_missing"] + [f"kind={k}" for k in self.kinds_] + logs
 
-    @staticmethod
-    def keys(side: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """``(architecture, kind)`` of each row: what links a cold model to history models."""
-        return _column(side, "arch", False), _column(side, "pretraining", False)
-
     def to_state(self) -> dict:
         self._check()
         return {"top1": list(self.top1_), "logs": {c: list(v) for c, v in self.logs_.items()},
-                "kinds": self.kinds_, "kind_top1": self.kind_top1_, "families": self.families_}
+                "kinds": self.kinds_, "kind_top1": self.kind_top1_}
 
     @classmethod
     def from_state(cls, state: dict) -> SideFeaturizer:
         f = cls()
         f.top1_ = tuple(float(x) for x in state["top1"])
         f.logs_ = {c: tuple(float(x) for x in v) for c, v in state["logs"].items()}
-        f.kinds_, f.families_ = list(state["kinds"]), list(state["families"])
+        f.kinds_ = list(state["kinds"])
         f.kind_top1_ = {k: float(v) for k, v in state["kind_top1"].items()}
         return f
