@@ -331,9 +331,9 @@ def build_catalogue(
     encoder = Archi2Vec(n_features=n_features, iterations=iterations, node_label=node_label).fit()
     config = encoder.config()
     if names is None:
-        from archi2vec.trace import _import_timm
+        from archi2vec.trace import import_timm
 
-        names = list(_import_timm().list_models())
+        names = list(import_timm().list_models())
     names = list(dict.fromkeys(names))
     folder = catalogue_dir(out_dir)
     progress_file = folder / _PROGRESS

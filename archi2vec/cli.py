@@ -173,9 +173,9 @@ def build_catalogue_cmd(
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from archi2vec.catalogue import build_catalogue
-    from archi2vec.trace import _import_timm
+    from archi2vec.trace import import_timm
 
-    timm = _import_timm()
+    timm = import_timm()
     import torch
 
     torch.set_num_threads(threads)

@@ -57,7 +57,7 @@ class TraceResult:
     error: str | None = None
 
 
-def _import_timm() -> Any:
+def import_timm() -> Any:
     from archi2vec._torch_compat import ensure_torchvision
 
     ensure_torchvision()
@@ -78,7 +78,7 @@ def resolve_arch(name: str) -> str:
         raise Archi2VecError(
             f"An architecture name must be a non-empty string. Got {name!r} instead."
         )
-    timm = _import_timm()
+    timm = import_timm()
     arch = timm.models.split_model_name_tag(name.strip())[0]  # "arch.tag" -> "arch"
     if not timm.is_model(arch):
         close = difflib.get_close_matches(arch, timm.list_models(), n=5, cutoff=0.6)
@@ -97,7 +97,7 @@ def create_timm_model(arch: str, *, meta: bool = True) -> tuple[torch.nn.Module,
     """
     import torch
 
-    timm = _import_timm()
+    timm = import_timm()
     if meta:
         try:
             with torch.device("meta"):
@@ -112,7 +112,7 @@ def create_timm_model(arch: str, *, meta: bool = True) -> tuple[torch.nn.Module,
 def _notrace_lists() -> tuple[tuple[type, ...], tuple[Any, ...]]:
     """Timm's registered leaf modules and auto-wrapped functions (empty if timm is not installed)."""
     try:
-        _import_timm()
+        import_timm()
         from timm.layers import get_notrace_functions, get_notrace_modules
     except ImportError:  # pragma: no cover - timm is a dependency
         return (), ()

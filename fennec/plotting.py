@@ -33,7 +33,7 @@ METRIC_LABELS = {"kendall_tau": "Kendall τ (tau-b)", "weighted_tau_scipy": "wei
 _FALLBACK = ("#17becf", "#bcbd22", "#8c564b", "#e377c2", "#aec7e8", "#98df8a")
 
 
-def _plt():
+def pyplot():
     """``matplotlib.pyplot``, or an error naming the extra to install."""
     try:
         import matplotlib.pyplot as plt
@@ -49,7 +49,7 @@ def _plt():
 def _axes(ax, figsize):
     if ax is not None:
         return ax
-    plt = _plt()
+    plt = pyplot()
     _, ax = plt.subplots(figsize=figsize, layout="constrained")
     return ax
 
@@ -64,7 +64,7 @@ def _color(mapping: dict[str, str], key: str, seen: dict[str, str]) -> str:
 
 def save_figure(ax, path: str | os.PathLike[str], *, dpi: int = 150) -> Path:
     """Write the figure holding ``ax`` to ``path`` (PNG; parent folders created) and close it."""
-    plt = _plt()
+    plt = pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig = ax.figure
@@ -132,7 +132,7 @@ def plot_predicted_vs_true(predictions: pd.DataFrame, ax=None, *, title: str | N
     if missing:
         raise SchemaError(f"plot_predicted_vs_true: missing column(s) {sorted(missing)}")
     ax = _axes(ax, (7.5, 5.5))
-    plt = _plt()
+    plt = pyplot()
     cmap = plt.get_cmap("tab20")
     tasks = sorted(predictions["task_id"].astype(str).unique())
     for i, task in enumerate(tasks):
@@ -258,7 +258,7 @@ def plot_subspace(recommender, ax=None, *, label_models: int = 8, title: str | N
     P = (U - mean) @ comps.T
     T = V @ comps.T
     ax = _axes(ax, (8, 6.5))
-    plt = _plt()
+    plt = pyplot()
     model_ids, task_ids = list(sub.model_ids_), list(sub.task_ids_)
     history = getattr(recommender, "history_", None)
     groups = np.array(["models"] * len(model_ids), dtype=object)

@@ -43,9 +43,9 @@ app.add_typer(plot_app, name="plot")
 
 
 def _agg() -> None:
-    from fennec.plotting import _plt
+    from fennec.plotting import pyplot
 
-    _plt()
+    pyplot()
     import matplotlib
 
     matplotlib.use("Agg")

@@ -17,7 +17,7 @@ Array = npt.NDArray[np.float64]
 
 
 @dataclass
-class _Factors:
+class Factors:
     mu: float
     b: Array
     c: Array
@@ -63,7 +63,7 @@ def _ridge_rows(
 
 
 def _cell_products(U: Array, V: Array, rows: npt.NDArray[np.intp], cols: npt.NDArray[np.intp]) -> Array:
-    """``u_i . v_j`` on the cells ``(rows, cols)``, in slices that stay in cache (as ``_Factors.predict``)."""
+    """``u_i . v_j`` on the cells ``(rows, cols)``, in slices that stay in cache (as ``Factors.predict``)."""
     out = np.empty(len(rows))
     step = max(1, (1 << 16) // max(U.shape[1], 1))
     for s in range(0, len(rows), step):
@@ -111,7 +111,7 @@ def als_fit(
     max_iter: int = 200,
     tol: float = 1e-7,
     random_state: int | None = 0,
-) -> tuple[_Factors, int, float]:
+) -> tuple[Factors, int, float]:
     """Alternating least squares on the observed cells ``(rows, cols) -> vals``.
 
     Returns the factors, the number of iterations run and the final objective. Deterministic given
@@ -159,9 +159,9 @@ def als_fit(
             c = theta[:, rank]
             c_at = c[cols]
             mu = float(np.mean(vals - b_at - c_at - uv))
-        err = vals - (mu + b_at + c_at + uv)  # the fitted cells, summed in the order of _Factors.predict
+        err = vals - (mu + b_at + c_at + uv)  # the fitted cells, summed in the order of Factors.predict
         objective = float(err @ err + l2 * ((U**2).sum() + (V**2).sum()) + bias_l2 * (b @ b + c @ c))
         if prev - objective <= tol * max(1.0, abs(objective)):
             break
         prev = objective
-    return _Factors(mu, b, c, U, V), it, objective
+    return Factors(mu, b, c, U, V), it, objective

@@ -26,7 +26,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from fennec.errors import NotFittedError, SchemaError
-from fennec.subspace.als import _Factors, als_fit
+from fennec.subspace.als import Factors, als_fit
 
 __all__ = ["FoldIn", "TransferSubspace", "als_fit"]
 
@@ -222,7 +222,7 @@ class TransferSubspace:
     def reconstruct(self) -> Array:
         """The fitted (standardised) score of every model on every task, shape (n_models, n_tasks)."""
         self._check_fitted()
-        return _Factors(self.global_mean_, self.model_bias_, self.task_bias_,
+        return Factors(self.global_mean_, self.model_bias_, self.task_bias_,
                         self.model_vectors_, self.task_vectors_).predict()
 
     def model_prior(self) -> Array:
