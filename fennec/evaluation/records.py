@@ -3,10 +3,10 @@
 :meth:`Rows.block` takes, for one (protocol, task), the true results and every method's scores (Fennec,
 the baselines). Two blocks are written:
 
-- ``<protocol>``: the models where *every* method that scores any of them has a score -- so where ImageNet
-  top-1 is known for some models, all methods are compared on those models only (and the task is left out
-  of this block when fewer than 3 remain); a baseline that scores none of the task's models (top-1 on a
-  zoo of fine-tuned checkpoints) is left out;
+- ``<protocol>``: the models where *every* method has a score -- so where ImageNet top-1 is known for some
+  models, all methods are compared on those models only (and the task is left out of this block when fewer
+  than 3 remain); a baseline that scores no model at all (top-1 on a zoo of fine-tuned checkpoints) is left
+  out;
 - ``<protocol>:all``: every model with a true result, for the methods that score all of them (Fennec, the
   history prior) -- the view that does not depend on which models have a top-1.
 
@@ -41,7 +41,7 @@ class Rows:
         truth = np.asarray(truth, dtype=float)
         have = np.isfinite(truth)
         scores = {m: np.asarray(s, dtype=float) for m, s in methods.items()}
-        kept = {m: s for m, s in scores.items() if (np.isfinite(s) & have).any()}
+        kept = {m: s for m, s in scores.items() if np.isfinite(s).any()}
         common = have.copy()
         for s in kept.values():
             common &= np.isfinite(s)

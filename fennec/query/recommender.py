@@ -191,7 +191,16 @@ class Recommender:
         targets = np.hstack([sub.model_bias_[:, None], sub.model_vectors_])
         return ModelPlacer(use_archi2vec=self.config.use_archi2vec, n_folds=self.config.placer_folds,
                            random_state=self.config.seed).fit(side, targets, task_vectors=sub.task_vectors_,
-                                                              Z=self.Z_, arch_source=arch_source)
+                                                              Z=self.Z_, arch_source=arch_source,
+                                                              groups=self._model_histories())
+
+    def _model_histories(self) -> list[str] | None:
+        """Each fitted model's first history, in a zoo of several (None for one history)."""
+        if len(self.columns_.histories) < 2:
+            return None
+        hist = dict(zip(self.columns_.frame["column_id"], self.columns_.frame["history"], strict=True))
+        first = self.history_.frame.assign(h=self.history_.frame["task_id"].map(hist)).groupby("model_id")["h"].min()
+        return [first[m] for m in self.subspace_.model_ids_]
 
     def with_placer(self, *, use_archi2vec: bool, arch_source: ArchSource | None = None) -> Recommender:
         """The same fit with the cold-model placement refitted under another setting (an ablation: the

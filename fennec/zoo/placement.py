@@ -13,7 +13,9 @@ previous stages left:
 Two further corrections were tried and left out because they hurt models of other campaigns (see the
 issue-10 note): one-hot family, and a share of the residual of history models with the same architecture.
 
-The penalties are chosen by K-fold cross-validation over the history's models, scored by the
+The penalties are chosen by K-fold cross-validation over the history's models (in a zoo of several
+histories, one history held out at a time: a correction must help on a campaign the fit has not seen),
+scored by the
 per-task Kendall tau of the held-out models' predicted profiles against their standardised results: a
 correction is kept only where this nested validation says it helps (near-ties go to the simpler choice).
 Every feature is scaled with statistics fixed at fit time, so a model's placement never depends on which
@@ -140,20 +142,21 @@ class ModelPlacer:
 
     # ------------------------------------------------------------------ fit
     def fit(self, side: pd.DataFrame, targets: Array, *, task_vectors: Array, Z: Array,
-            arch_source: ArchSource | None = None) -> ModelPlacer:
+            arch_source: ArchSource | None = None, groups: Sequence[str] | None = None) -> ModelPlacer:
         """Fit on the history's models: ``side`` (rows in model order), ``targets`` ``[b, u]`` (n, 1 + r),
-        ``task_vectors`` (m, r) and the standardised history ``Z`` (n, m; NaN where unmeasured)."""
+        ``task_vectors`` (m, r) and the standardised history ``Z`` (n, m; NaN where unmeasured).
+
+        ``groups`` (each model's history, in a zoo of at least 3): the validation then holds out one group at a
+        time, so a correction is kept only if it helps on the models of a campaign the fit has not seen."""
         T = np.asarray(targets, dtype=float)
         if len(side) != len(T):
             raise SchemaError(f"side table has {len(side)} rows for {len(T)} models")
         self.featurizer_ = SideFeaturizer().fit(side)
         self.arch_source_ = (arch_source or catalogue_source()) if self.use_archi2vec else None
         blocks = self._blocks(side, fit=True)
-        self.selection_ = self._select(blocks, T, np.asarray(task_vectors, float), np.asarray(Z, float))
+        self.selection_ = self._select(blocks, T, np.asarray(task_vectors, float), np.asarray(Z, float), groups)
         best = min(self.selection_, key=_simplest)
         self.penalties_ = tuple(best[s] for s in STAGES)
-        self.oof_ = self._oof.get(self.penalties_) if self._oof else None
-        del self._oof
         self.coefs_, _ = self._fit_stages(blocks, T, self.penalties_)
         logger.info("cold-model placement: %s (cv Kendall %.3f)",
                     ", ".join(f"{s} {'off' if np.isinf(p) else f'l2 {p:g}'}" for s, p in zip(STAGES, self.penalties_,
@@ -193,21 +196,32 @@ class ModelPlacer:
     def _apply_stages(blocks: list[Array], coefs: list) -> Array:
         return sum(apply_ridge(B, c) for B, c in zip(blocks, coefs, strict=True) if c is not None)
 
-    def _select(self, blocks, T, V, Z) -> list[dict]:
+    def _select(self, blocks, T, V, Z, groups) -> list[dict]:
         n = len(T)
-        self._oof = {}
         if n < 6:  # too few models to validate: the base stage, most regularised
+            self.oof_ = None
             return [{"base": max(self.l2_grid), "archi2vec": np.inf, "kendall": float("nan")}]
         grid = list(product(self.l2_grid, self.arch_l2_grid))
-        folds = np.random.default_rng(self.random_state).permutation(np.arange(n) % max(2, min(self.n_folds, n)))
+        random_folds = np.random.default_rng(self.random_state).permutation(np.arange(n) % max(2, min(self.n_folds, n)))
+        grouped = groups is not None and len(set(groups)) >= 3
+        folds = np.unique(list(groups), return_inverse=True)[1] if grouped else random_folds
+        preds = self._cross_predict(blocks, T, folds, grid)
+        rows = [{**dict(zip(STAGES, pens, strict=True)), "kendall": profile_kendall(P, Z, V)}
+                for pens, P in preds.items()]
+        best = tuple(min(rows, key=_simplest)[s] for s in STAGES)
+        # out-of-fold coordinates of the chosen placement, by random folds (what side information says about
+        # a model whose campaign the fit did see: the shrinkage prior of history models)
+        self.oof_ = (self._cross_predict(blocks, T, random_folds, [best]) if grouped else preds)[best]
+        return rows
+
+    def _cross_predict(self, blocks, T, folds, grid) -> dict:
         preds = {pens: np.zeros_like(T) for pens in grid}
         for f in np.unique(folds):
             te, tr = folds == f, folds != f
             for pens in grid:
                 coefs, _ = self._fit_stages([B[tr] for B in blocks], T[tr], pens)
                 preds[pens][te] = self._apply_stages([B[te] for B in blocks], coefs)
-        self._oof = preds
-        return [{**dict(zip(STAGES, pens, strict=True)), "kendall": profile_kendall(P, Z, V)} for pens, P in preds.items()]
+        return preds
 
     # ------------------------------------------------------------------ predict
     def _check_fitted(self) -> None:
