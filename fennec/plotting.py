@@ -63,12 +63,17 @@ def _color(mapping: dict[str, str], key: str, seen: dict[str, str]) -> str:
 
 
 def save_figure(ax, path: str | os.PathLike[str], *, dpi: int = 150) -> Path:
-    """Write the figure holding ``ax`` to ``path`` (PNG; parent folders created) and close it."""
+    """Write the figure holding ``ax`` to ``path`` (PNG, atomically; parent folders created) and close it.
+
+    The saved area grows to hold every label (``bbox_inches="tight"``): labels placed outside the axes are kept.
+    """
+    from fennec.artifacts import atomic_path
+
     plt = pyplot()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig = ax.figure
-    fig.savefig(path, dpi=dpi)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
     return path
 
