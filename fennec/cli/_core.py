@@ -83,9 +83,14 @@ def fit(
         "for the task projector.")] = False,
     projector: Annotated[str, typer.Option(
         "--projector", help="collective, mixture, ridge, kernel_ridge or random_forest.")] = "collective",
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace --out even if it is not a Fennec artifact (its files are deleted).")] = False,
 ) -> None:
     """Fit the transfer subspace on a history and write an artifact directory."""
+    from fennec.artifacts import check_output
     from fennec.query.recommender import Recommender, RecommenderConfig
+
+    check_output(out, inputs=[history, task_embeddings], force=force, format="fennec-artifact")
 
     def parse(value: str, name: str, kind):
         if value == "auto":
