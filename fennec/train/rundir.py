@@ -98,6 +98,9 @@ def load_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         data = json.loads(summary.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{summary}: corrupt JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{summary}: not a B-Tuning run summary (a JSON {type(data).__name__}, "
+                            "expected an object)")
     if data.get("format") != RUN_FORMAT:
         raise ArtifactError(f"{summary}: not a B-Tuning run summary (format={data.get('format')!r})")
     return data
