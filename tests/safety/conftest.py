@@ -42,3 +42,59 @@ def fennec_process(args, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-m", "fennec", *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, **kwargs)
+
+
+ZYGOTE = r"""
+import json, os, sys
+import fennec.cli
+import fennec.query.recommender  # noqa: F401 - warm imports, so forked runs start at once
+from fennec.cli import main
+fennec.cli._register()
+print("ready", flush=True)
+for line in sys.stdin:
+    pid = os.fork()
+    if pid == 0:  # a fresh process running `fennec ARGS`, killed from outside at some moment
+        os.close(1)
+        os.open(os.devnull, os.O_WRONLY)
+        os._exit(main(json.loads(line)))
+    print(pid, flush=True)
+    print(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+"""
+
+
+class Zygote:
+    """A warm Python process that forks one child per ``fennec ARGS`` run (each child is a separate
+    process running the CLI's ``main``), so that tests can SIGKILL runs at chosen moments cheaply."""
+
+    def __init__(self) -> None:
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+        self.proc = subprocess.Popen([sys.executable, "-c", ZYGOTE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True, env=env)
+        assert self.proc.stdout.readline().strip() == "ready"
+
+    def run(self, args, *, kill_after: float | None = None) -> int | None:
+        """Exit code of ``fennec ARGS``, or None if it was still running after ``kill_after`` s and was killed."""
+        import json
+        import select
+        import signal
+
+        self.proc.stdin.write(json.dumps([str(a) for a in args]) + "\n")
+        self.proc.stdin.flush()
+        pid = int(self.proc.stdout.readline())
+        ready, _, _ = select.select([self.proc.stdout], [], [], 600 if kill_after is None else kill_after)
+        if ready:
+            return int(self.proc.stdout.readline())
+        os.kill(pid, signal.SIGKILL)
+        self.proc.stdout.readline()
+        return None
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def zygote():
+    z = Zygote()
+    yield z
+    z.close()
