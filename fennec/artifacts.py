@@ -78,6 +78,29 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
         raise ArtifactError(f"{path}: cannot be read as safetensors ({exc})") from exc
 
 
+def read_ids(path: str | os.PathLike[str], column: str) -> list[str]:
+    """The ``column`` of an artifact's id table (``model_ids.csv``, ``task_ids.csv``): every id a non-empty,
+    unique string, else one :class:`ArtifactError` naming the file, the column and the ids at fault."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ArtifactError(f"{path}: cannot be read as CSV ({' '.join(str(exc).split())})") from exc
+    if column not in frame.columns:
+        raise ArtifactError(f"{path}: no column {column!r}; found {list(frame.columns)}")
+    ids = frame[column].tolist()
+    empty = [i + 2 for i, v in enumerate(ids) if not v.strip()]
+    if empty:
+        raise ArtifactError(f"{path}: column {column!r} is empty on line(s) {empty[:5]}")
+    seen: set[str] = set()
+    repeated = sorted({v for v in ids if v in seen or seen.add(v)})
+    if repeated:
+        raise ArtifactError(f"{path}: column {column!r} must hold unique ids; repeated: {repeated[:5]}")
+    return ids
+
+
 def write_manifest(directory: Path, manifest: dict) -> None:
     """Add format fields and the sha256 of every other file in ``directory``, then write the manifest."""
     files = {p.relative_to(directory).as_posix(): sha256_file(p) for p in sorted(directory.rglob("*"))

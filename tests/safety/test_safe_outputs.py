@@ -12,7 +12,7 @@ import pytest
 from conftest import fennec_process, run_cli, write_history
 
 import fennec.outputs
-from fennec.artifacts import read_manifest
+from fennec.artifacts import read_ids, read_manifest
 from fennec.errors import ArtifactError
 from fennec.outputs import atomic_directory, check_output, path_lock
 from fennec.query.recommender import Recommender
@@ -220,3 +220,15 @@ def test_library_writes_are_safe_too(tmp_path):
         with atomic_directory(user):
             pass
     assert (user / "data.bin").read_bytes() == b"1"
+
+
+def test_id_tables_name_their_file(tmp_path):
+    path = tmp_path / "model_ids.csv"
+    path.write_text("model_id\nbyol\nresnet50\nbyol\n")
+    with pytest.raises(ArtifactError, match=rf"^{path}: column 'model_id' must hold unique ids; repeated: \['byol'\]$"):
+        read_ids(path, "model_id")
+    path.write_text("model_id\nbyol\n\"\"\n")
+    with pytest.raises(ArtifactError, match=r"model_ids.csv: column 'model_id' is empty on line\(s\) \[3\]$"):
+        read_ids(path, "model_id")
+    path.write_text("model_id\nbyol\nresnet50\n")
+    assert read_ids(path, "model_id") == ["byol", "resnet50"]
