@@ -180,9 +180,6 @@ def extract_features(
     -------
     FeatureResult
     """
-    import torch
-    from tqdm.auto import tqdm
-
     if int(batch_size) != batch_size or batch_size < 1:
         raise SchemaError(f"batch_size must be an int >= 1; got {batch_size!r}")
     imgs = to_uint8_images(images)
@@ -204,15 +201,28 @@ def extract_features(
         logger.info("features of %s read from cache %s", model_id, cache_path.name)
         return FeatureResult(cached[0], cached[1], model_id, key, cfg, from_cache=True)
 
-    transform = eval_transform(cfg)
+    feats, probs = _run(net, imgs, eval_transform(cfg), batch_size=int(batch_size), with_probs=with_probs,
+                        desc=f"features {model_id}", progress=progress)
+    if feats.ndim != 2:
+        raise FennecError(f"model {model_id!r} gave pre-logits features of shape {feats.shape}; expected 2-D")
+    if cache_path is not None:
+        _write_cache(cache_path, feats, probs, {"model_id": model_id, "identity": identity, "data_config": cfg})
+    return FeatureResult(feats, probs, model_id, key, cfg, from_cache=False)
+
+
+def _run(net, imgs, transform, *, batch_size: int, with_probs: bool, desc: str, progress: bool):
+    """Pre-logits features (and softmax) of ``net`` on ``imgs`` in eval mode, batch by batch."""
+    import torch
+    from tqdm.auto import tqdm
+
     feats_out, probs_out = [], []
     was_training = net.training
     net.eval()
     try:
         with torch.inference_mode():
-            starts = range(0, len(imgs), int(batch_size))
-            for start in tqdm(starts, desc=f"features {model_id}", unit="batch", disable=None if progress else True):
-                batch = torch.stack([transform(_to_pil(a)) for a in imgs[start : start + int(batch_size)]])
+            starts = range(0, len(imgs), batch_size)
+            for start in tqdm(starts, desc=desc, unit="batch", disable=None if progress else True):
+                batch = torch.stack([transform(_to_pil(a)) for a in imgs[start : start + batch_size]])
                 pooled = net.forward_features(batch)
                 feats_out.append(net.forward_head(pooled, pre_logits=True).float().cpu().numpy())
                 if with_probs:
@@ -220,12 +230,7 @@ def extract_features(
     finally:
         net.train(was_training)
     feats = np.concatenate(feats_out).astype(np.float32, copy=False)
-    probs = np.concatenate(probs_out).astype(np.float32, copy=False) if with_probs else None
-    if feats.ndim != 2:
-        raise FennecError(f"model {model_id!r} gave pre-logits features of shape {feats.shape}; expected 2-D")
-    if cache_path is not None:
-        _write_cache(cache_path, feats, probs, {"model_id": model_id, "identity": identity, "data_config": cfg})
-    return FeatureResult(feats, probs, model_id, key, cfg, from_cache=False)
+    return feats, (np.concatenate(probs_out).astype(np.float32, copy=False) if with_probs else None)
 
 
 def _has_classifier(net: torch.nn.Module) -> bool:

@@ -229,13 +229,20 @@ class History:
                 df[col] = ""
             df[col] = df[col].fillna("").astype(str)
 
+        df = History._repair(df, frame, name=name, min_models_per_task=min_models_per_task)
+        cols = ["model_id", "task_id", "score", "metric", "source", "campaign"]
+        return df[cols].sort_values(["task_id", "model_id"], kind="stable").reset_index(drop=True)
+
+    @staticmethod
+    def _repair(df: pd.DataFrame, frame: pd.DataFrame, *, name: str, min_models_per_task: int) -> pd.DataFrame:
+        """Average repeated cells, drop tasks with too few models, warn about single-task models."""
         dup = df.duplicated(["model_id", "task_id"], keep=False)
         if dup.any():
             pairs = df.loc[dup, ["model_id", "task_id"]].drop_duplicates()
             shown = _names([f"{m}/{t}" for m, t in pairs.itertuples(index=False)], limit=5)
             msg = (f"{name}: {int(dup.sum())} rows repeat {len(pairs)} (model_id, task_id) pair(s) "
                    f"({shown}, {_lines(np.flatnonzero(dup.to_numpy()))}); averaging the repeats")
-            warnings.warn(msg, HistoryWarning, stacklevel=4)
+            warnings.warn(msg, HistoryWarning, stacklevel=5)
             logger.warning(msg)
             df = (
                 df.groupby(["model_id", "task_id"], as_index=False, sort=False)
@@ -249,7 +256,7 @@ class History:
             detail = _names([f"{t} ({n} model{'s' if n != 1 else ''})" for t, n in sparse.items()])
             msg = (f"{name}: dropping task(s) with fewer than {min_models_per_task} models, "
                    f"too few to standardise and rank: {detail}")
-            warnings.warn(msg, HistoryWarning, stacklevel=4)
+            warnings.warn(msg, HistoryWarning, stacklevel=5)
             logger.warning(msg)
             df = df[~df["task_id"].isin(sparse.index)]
         if df.empty:
@@ -260,10 +267,9 @@ class History:
             rows = np.flatnonzero(frame["model_id"].astype(str).str.strip().isin(lonely.index).to_numpy())
             msg = (f"{name}: model(s) {_names(list(lonely.index))} measured on a single task "
                    f"({_lines(rows)}): only their general quality can be estimated, not a task profile")
-            warnings.warn(msg, HistoryWarning, stacklevel=4)
+            warnings.warn(msg, HistoryWarning, stacklevel=5)
             logger.warning(msg)
-        cols = ["model_id", "task_id", "score", "metric", "source", "campaign"]
-        return df[cols].sort_values(["task_id", "model_id"], kind="stable").reset_index(drop=True)
+        return df
 
     # ------------------------------------------------------------------ views
     @property

@@ -15,7 +15,6 @@ by K-fold cross-validation over held-out cells when ``n_components="auto"``.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
@@ -26,6 +25,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fennec.errors import NotFittedError, SchemaError
+from fennec.subspace.progress import SearchProgress
 
 logger = logging.getLogger(__name__)
 
@@ -169,41 +169,6 @@ def als_fit(
     return _Factors(mu, b, c, U, V), it, objective
 
 
-class _SearchProgress:
-    """Time estimate and progress of the rank/L2 search: logged at INFO, and as warnings (seen on the
-    command line) once it is expected to take longer than ``slow_s`` seconds."""
-
-    def __init__(self, total: int, shape: tuple[int, int], slow_s: float = 30.0, every_s: float = 60.0) -> None:
-        self.total, self.shape, self.slow_s, self.every_s = total, shape, slow_s, every_s
-        self.done, self.loud = 0, False
-        self.start = self.last = 0.0
-
-    def step(self) -> None:
-        """Call before each fit."""
-        now = time.monotonic()
-        if not self.done:
-            self.start = self.last = now
-        else:
-            left = (now - self.start) / self.done * (self.total - self.done)
-            if not self.loud and now - self.start + left > self.slow_s:
-                self.loud, self.last = True, now
-                logger.warning("choosing rank and L2 by held-out cells on %d x %d: %d fits, about %s left; pass "
-                               "--rank and --l2 (n_components=, l2=) to skip the search", *self.shape, self.total,
-                               _duration(left))
-            elif self.loud and now - self.last >= self.every_s:
-                self.last = now
-                logger.warning("rank/L2 search: %d of %d fits done, about %s left", self.done, self.total,
-                               _duration(left))
-            else:
-                logger.debug("rank/L2 search: %d of %d fits done", self.done, self.total)
-        self.done += 1
-
-
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else \
-        f"{seconds / 3600:.1f} h"
-
-
 class TransferSubspace:
     """Masked low-rank factorisation with model and task biases (scikit-learn style estimator).
 
@@ -328,7 +293,7 @@ class TransferSubspace:
         rng = np.random.default_rng(self.random_state)
         fold = rng.permutation(len(vals)) % self.n_folds
         records = []
-        progress = _SearchProgress(len(ranks) * len(l2s) * self.n_folds, shape)
+        progress = SearchProgress(len(ranks) * len(l2s) * self.n_folds, shape)
         for rank, l2 in product(ranks, l2s):
             sq = 0.0
             for k in range(self.n_folds):

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from conftest import write_history
 
-import fennec.subspace.factorization as factorization
+import fennec.subspace.progress as progress
 from fennec.artifacts import read_manifest
 from fennec.history import History
 from fennec.query.recommender import Recommender
@@ -86,7 +86,7 @@ def test_a_long_rank_search_says_how_long_it_will_take(monkeypatch, caplog):
         def monotonic():
             return float(next(clock))
 
-    monkeypatch.setattr(factorization, "time", FakeTime)
+    monkeypatch.setattr(progress, "time", FakeTime)
     Z = np.random.default_rng(0).normal(size=(12, 6))
     with caplog.at_level(logging.WARNING, logger="fennec.subspace.factorization"):
         TransferSubspace(candidate_ranks=(1, 2), candidate_l2=(1.0, 3.0), n_folds=3).fit(Z)
