@@ -1,21 +1,19 @@
 """Artifact directories: a manifest (JSON), arrays (safetensors), ids and tables (CSV). Never pickle.
 
-Writes are atomic: everything goes to a temporary sibling directory which is renamed into place only
-when complete, so a crash never leaves a half-written artifact. Loading checks the format name, refuses
-a newer ``format_version``, and verifies the sha256 of every file listed in the manifest.
+Writes are atomic (:mod:`fennec.outputs`): everything goes to a temporary sibling directory which is
+swapped into place only when complete, so a crash never leaves a half-written artifact, and an existing
+directory is replaced only if Fennec wrote it. Loading checks the format name, refuses a newer
+``format_version``, verifies the sha256 of every file listed in the manifest, and refuses a file that
+the manifest does not list (it would be read unverified).
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import logging
 import os
 import platform
-import shutil
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -23,20 +21,18 @@ from pathlib import Path
 import numpy as np
 
 from fennec.errors import ArtifactError
+from fennec.outputs import FENNEC_FORMATS as FENNEC_FORMATS
+from fennec.outputs import UNLISTED_OK, recover_directory
+from fennec.outputs import atomic_directory as atomic_directory
+from fennec.outputs import atomic_path as atomic_path
+from fennec.outputs import check_output as check_output
+from fennec.outputs import sha256_file as sha256_file
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "fennec-artifact"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def library_versions() -> dict[str, str]:
@@ -49,54 +45,6 @@ def library_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[dist] = "absent"
     return out
-
-
-@contextlib.contextmanager
-def atomic_directory(target: str | os.PathLike[str], *, overwrite: bool = True) -> Iterator[Path]:
-    """Yield a temporary directory next to ``target``; on success it replaces ``target`` in one rename."""
-    target = Path(target)
-    if target.exists() and not target.is_dir():
-        raise ArtifactError(f"{target}: exists and is not a directory")
-    if target.exists() and not overwrite:
-        raise ArtifactError(f"{target}: already exists (use overwrite)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        yield tmp
-        old = None
-        if target.exists():
-            old = target.parent / f".{target.name}.old-{os.getpid()}"
-            os.replace(target, old)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary file path next to ``path``; on success it replaces ``path`` in one rename
-    (with the usual permissions), on failure it is removed. The single-file twin of
-    :func:`atomic_directory`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_json(path: str | os.PathLike[str], obj) -> None:
@@ -122,9 +70,33 @@ def read_arrays(path: Path) -> dict[str, np.ndarray]:
         raise ArtifactError(f"{path}: cannot be read as safetensors ({exc})") from exc
 
 
+def read_ids(path: str | os.PathLike[str], column: str) -> list[str]:
+    """The ``column`` of an artifact's id table (``model_ids.csv``, ``task_ids.csv``): every id a non-empty,
+    unique string, else one :class:`ArtifactError` naming the file, the column and the ids at fault."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise ArtifactError(f"{path}: cannot be read as CSV ({' '.join(str(exc).split())})") from exc
+    if column not in frame.columns:
+        raise ArtifactError(f"{path}: no column {column!r}; found {list(frame.columns)}")
+    ids = frame[column].tolist()
+    empty = [i + 2 for i, v in enumerate(ids) if not v.strip()]
+    if empty:
+        raise ArtifactError(f"{path}: column {column!r} is empty on line(s) {empty[:5]}")
+    seen: set[str] = set()
+    repeated = sorted({v for v in ids if v in seen or seen.add(v)})
+    if repeated:
+        raise ArtifactError(f"{path}: column {column!r} must hold unique ids; repeated: {repeated[:5]}")
+    return ids
+
+
 def write_manifest(directory: Path, manifest: dict) -> None:
     """Add format fields and the sha256 of every other file in ``directory``, then write the manifest."""
-    files = {p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.is_file() and p.name != MANIFEST}
+    files = {p.relative_to(directory).as_posix(): sha256_file(p) for p in sorted(directory.rglob("*"))
+             if p.is_file() and p.name != MANIFEST}
     full = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -164,7 +136,7 @@ def read_manifest(
     ``what`` and ``written_by`` only word the errors.
     """
     directory = Path(directory)
-    if not directory.exists():
+    if not directory.exists() and not recover_directory(directory):
         raise ArtifactError(f"{directory}: {what} directory not found")
     if not directory.is_dir():
         raise ArtifactError(f"{directory}: is not a directory (a {what} is a directory written by '{written_by}')")
@@ -190,10 +162,24 @@ def read_manifest(
         files = manifest.get("files")
         if not isinstance(files, dict) or not files:
             raise ArtifactError(f"{path}: corrupt manifest (no file checksums)")
-        for name, digest in files.items():
-            fp = directory / name
-            if not fp.is_file():
-                raise ArtifactError(f"{fp}: listed in the manifest but missing")
-            if sha256_file(fp) != digest:
-                raise ArtifactError(f"{fp}: checksum mismatch (the file was modified or is corrupt)")
+        _verify_files(directory, files, allowed=(MANIFEST, *UNLISTED_OK.get(format, ())), what=what)
     return manifest
+
+
+def _verify_files(directory: Path, files: dict, *, allowed: tuple[str, ...], what: str) -> None:
+    """Every listed file exists inside ``directory`` with its checksum; every other file is refused."""
+    for name, digest in files.items():
+        parts = Path(str(name)).parts
+        if not parts or Path(str(name)).is_absolute() or ".." in parts:
+            raise ArtifactError(f"{directory / MANIFEST}: corrupt manifest (file name {name!r} leaves the {what})")
+        fp = directory / name
+        if not fp.is_file() or fp.is_symlink():
+            raise ArtifactError(f"{fp}: listed in the manifest but missing")
+        if sha256_file(fp) != digest:
+            raise ArtifactError(f"{fp}: checksum mismatch (the file was modified or is corrupt)")
+    for fp in sorted(directory.rglob("*")):
+        rel = fp.relative_to(directory).as_posix()
+        if (fp.is_dir() and not fp.is_symlink()) or rel in files or rel in allowed:
+            continue
+        raise ArtifactError(f"{fp}: not listed in the manifest, so it cannot be verified (added after the {what} "
+                            "was written?); remove it")

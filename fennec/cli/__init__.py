@@ -2,13 +2,16 @@
 
 Each verb group lives in its own module and registers itself on :data:`app`. Results go to stdout (table,
 CSV or JSON); logs go to stderr. A :class:`~fennec.errors.FennecError` (or a missing file) ends the run with
-one line on stderr and exit code 1; ``-v`` adds the traceback.
+one line on stderr and exit code 1; ``-v`` adds the traceback. Ctrl-C (SIGINT) ends any verb with
+``interrupted`` and exit code 130; command-line usage errors exit 2.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 import traceback
 
 import typer
@@ -69,14 +72,33 @@ def _register() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``fennec`` script; returns the exit code."""
-    _register()
     args = sys.argv[1:] if argv is None else list(argv)
     _STATE["verbose"] = 0  # set by the root callback once the options are parsed
+    restore = None
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C must interrupt even where the caller ignored SIGINT (a background job of a script)
+        restore = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        app(args=args, prog_name="fennec", standalone_mode=False)
+        code = _dispatch(args)
+    except KeyboardInterrupt:
+        code = 130
+    finally:
+        if restore is not None:
+            signal.signal(signal.SIGINT, restore)
+    if code == 130:
+        print("interrupted", file=sys.stderr)
+    return code
+
+
+def _dispatch(args: list[str]) -> int:
+    _register()
+    try:
+        rv = app(args=args, prog_name="fennec", standalone_mode=False)
     except _EXIT as exc:
         return int(getattr(exc, "exit_code", 0) or 0)
-    except _ABORT:
+    except _ABORT as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            return 130
         print("Aborted.", file=sys.stderr)
         return 1
     except _USAGE as exc:
@@ -87,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 1
-    return 0
+    # typer turns Ctrl-C into Exit(130) and, outside standalone mode, returns an Exit's code
+    return rv if isinstance(rv, int) and not isinstance(rv, bool) else 0
 
 
 def _one_line(exc: BaseException) -> str:

@@ -24,12 +24,14 @@ def export_benchmark(
         "--histories", help="Comma-separated shipped history names (default: all).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the warm-start draws and held-out cells.")] = 0,
     draws: Annotated[int, typer.Option("--draws", help="Warm-start draws per task and k.")] = 10,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace --out even if it is not a Fennec benchmark release (its files are deleted).")] = False,
 ) -> None:
     """Freeze the shipped histories, tables, task embeddings and protocol splits into a checksummed release."""
     from fennec.release.export import export_benchmark as export
 
     names = [h.strip() for h in histories.split(",") if h.strip()] if histories else None
-    path = export(out, histories=names, seed=seed, n_draws=draws)
+    path = export(out, histories=names, seed=seed, n_draws=draws, force=force)
     from fennec.release.export import verify_benchmark
 
     m = verify_benchmark(path)

@@ -105,10 +105,10 @@ def btune_cmd(
             result = _call(target, baseline, inputs, train_data, cache_dir, common)
     except KeyboardInterrupt:
         if (out / "checkpoints" / "last.safetensors").is_file():
-            typer.echo(f"interrupted; the last finished epoch is saved. Continue with: fennec btune --out {out} "
-                       "--resume", err=True)
+            typer.echo(f"the last finished epoch is saved; continue with: fennec btune --out {out} --resume",
+                       err=True)
         else:
-            typer.echo("interrupted before the first epoch finished; nothing saved", err=True)
+            typer.echo("stopped before the first epoch finished; nothing saved", err=True)
         raise typer.Exit(130) from None
     _report(result)
 

@@ -73,10 +73,14 @@ def fit(
         "for the task projector.")] = False,
     projector: Annotated[str, typer.Option(
         "--projector", help="collective, mixture, ridge, kernel_ridge or random_forest.")] = "collective",
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace --out even if it is not a Fennec artifact (its files are deleted).")] = False,
 ) -> None:
     """Fit the transfer subspace on one history or several and write an artifact directory."""
+    from fennec.artifacts import check_output
     from fennec.query.recommender import Recommender, RecommenderConfig
 
+    check_output(out, inputs=[*history.split(","), task_embeddings], force=force, format="fennec-artifact")
     if task_embeddings is not None and text_proxy:
         raise SchemaError("give either --task-embeddings or --text-proxy, not both")
     cfg = RecommenderConfig(n_components=_number_or_auto(rank, "rank", int), l2=_number_or_auto(l2, "l2", float),

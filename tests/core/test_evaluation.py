@@ -15,7 +15,8 @@ FAST = RecommenderConfig(n_components=2, l2=0.3, placer_folds=3)
 
 def planted_history(rng, n=24, m=8, r=2, frac=0.9, noise=0.05):
     quality = rng.normal(size=(n, 1))
-    Y = 80 + 5 * (quality + rng.normal(size=(n, r)) @ rng.normal(size=(m, r)).T * 0.7 + noise * rng.normal(size=(n, m)))
+    Y = 70 + 4 * (quality + rng.normal(size=(n, r)) @ rng.normal(size=(m, r)).T * 0.7 + noise * rng.normal(size=(n, m)))
+    Y = np.clip(Y, 0.0, 100.0)  # top-1 accuracies
     rows = [(f"m{i:02d}", f"t{j}", Y[i, j]) for i in range(n) for j in range(m) if rng.random() < frac]
     return History.from_frame(pd.DataFrame(rows, columns=["model_id", "task_id", "score"]), name="planted"), quality
 

@@ -169,7 +169,7 @@ def test_atomic_directory_leaves_old_artifact_on_failure(tmp_path):
     target = tmp_path / "art"
     target.mkdir()
     (target / "keep.txt").write_text("old")
-    with pytest.raises(RuntimeError), atomic_directory(target) as tmp:
+    with pytest.raises(RuntimeError), atomic_directory(target, force=True) as tmp:  # not a Fennec dir
         (tmp / "half.txt").write_text("new")
         raise RuntimeError("crash while writing")
     assert [p.name for p in target.iterdir()] == ["keep.txt"]

@@ -71,15 +71,21 @@ def test_timm_test_model_proxy_with_in_memory_images(caplog):
     assert proxy.identity["weights"].startswith("timm:test_resnet:random-init")
 
 
-def test_open_clip_tag_not_cached_gives_a_clear_error():
+def test_open_clip_tag_not_cached_gives_a_clear_error(monkeypatch):
     pytest.importorskip("open_clip")
+    import huggingface_hub
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
     from fennec.errors import FennecError
     from fennec.proxy import OpenCLIPProxy
-    from fennec.proxy.openclip import cached_pretrained_file
+    from fennec.proxy.openclip import pretrained_file
 
-    if cached_pretrained_file("ViT-B-32", "laion2b_s34b_b79k") is not None:
-        pytest.skip("CLIP weights are cached on this machine")
-    with pytest.raises(FennecError, match="open_clip weights ViT-B-32/laion2b_s34b_b79k are not in the local cache"):
+    def offline(*args, **kwargs):  # no network here: the hub call is mocked (see tests/safety)
+        raise LocalEntryNotFoundError("not cached and offline")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
+    with pytest.raises(FennecError, match=r"open_clip weights ViT-B-32/laion2b_s34b_b79k: .*/open_clip_model.safetensors "
+                                          r"is not in the Hugging Face cache"):
         _ = OpenCLIPProxy("ViT-B-32", "laion2b_s34b_b79k").identity
     with pytest.raises(KeyError, match="open_clip has no pretrained tag 'nosuchtag' for 'ViT-B-32'"):
-        cached_pretrained_file("ViT-B-32", "nosuchtag")
+        pretrained_file("ViT-B-32", "nosuchtag")

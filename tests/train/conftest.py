@@ -18,7 +18,7 @@ from fennec.train import BTuningConfig  # noqa: E402
 def _one_thread(caplog):
     old = torch.get_num_threads()
     torch.set_num_threads(1)
-    caplog.set_level(logging.ERROR, logger="fennec.backbone.features")  # "random weights" warnings of test models
+    caplog.set_level(logging.ERROR, logger="fennec.backbone")  # "random weights" warnings of test models
     yield
     torch.set_num_threads(old)
 
