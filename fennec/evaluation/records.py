@@ -8,7 +8,8 @@ the baselines). Two blocks are written:
   than 3 remain); a baseline that scores no model at all (top-1 on a zoo of fine-tuned checkpoints) is left
   out;
 - ``<protocol>:all``: every model with a true result, for the methods that score all of them (Fennec, the
-  history prior) -- the view that does not depend on which models have a top-1.
+  history prior; not the side-information baselines) -- the view that does not depend on which models have
+  a top-1.
 
 The random baseline is the mean over seeded random scorings of the same cells; its generator is keyed by
 (seed, block, task, k, call count), so it does not depend on which other protocols run.
@@ -24,6 +25,9 @@ import numpy as np
 from fennec.evaluation.rankmetrics import ranking_metrics
 
 MIN_MODELS = 3
+#: baselines known for some models only (left out of the ``:all`` blocks even on a task where they happen to
+#: cover every measured model, so that an ``:all`` block has the same methods on every task)
+PARTIAL = ("imagenet_top1", "params")
 
 
 class Rows:
@@ -46,7 +50,7 @@ class Rows:
         for s in kept.values():
             common &= np.isfinite(s)
         self._write(protocol, task, truth, kept, common, k=k, draw=draw, n_random=n_random)
-        full = {m: s for m, s in kept.items() if np.isfinite(s[have]).all()}
+        full = {m: s for m, s in kept.items() if m not in PARTIAL and np.isfinite(s[have]).all()}
         if full and not np.array_equal(common, have):
             self._write(f"{protocol}:all", task, truth, full, have, k=k, draw=draw, n_random=n_random)
 
