@@ -52,7 +52,7 @@ def emit_ranking(ranking, fmt: Format) -> None:
         sys.stdout.write(ranking.to_json())
         return
     cols = list(RANKING_SHOWN)
-    if (frame["input"] != frame["model_id"]).any():
+    if ((frame["input"] != frame["model_id"]) & (frame["input"] != "")).any():
         cols.insert(3, "input")
     if (frame["note"] != "").any():
         cols.append("note")

@@ -51,6 +51,8 @@ def run_query(rec, *, task, observed, classnames, images, labels, embedding, can
     P = rec.profiles(cold_ids, registry=registry) if cold_ids else np.zeros((0, len(rec.column_ids)))
     if warm is not None:
         place = warm["build"](P if len(P) else None)[0]
+        place.how = (f"warm start from {len(observed)} measured model(s) (conditional Gaussian over the history's "
+                     "columns + soft nearest-task mixture); scores in the units of the measured ones")
         name = task_id or "<new>"
     else:
         place, name, extra = _describe(rec, task=task, classnames=classnames, images=None if probe_only else images,
@@ -60,6 +62,9 @@ def run_query(rec, *, task, observed, classnames, images, labels, embedding, can
     if warm is None and rec.history_weight_ < 1.0:
         place = placements.shrink(place, rec.side_profiles(), rec.history_weight_)
     frame = _table(rec, place, name, ids, cs, specs, cold_ids, P, top_k)
+    if warm is not None and cs is None:  # show the names the measured models were given as
+        given = {m: n for n, m in warm["resolved"].items()}
+        frame["input"] = [given.get(m, "") for m in frame["model_id"]]
     details = dict(place.info)
     if specs:
         frame, calibration = _with_metric(frame, specs, calib, images, labels, metric=metric, name=name,
