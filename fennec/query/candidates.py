@@ -89,7 +89,7 @@ def assemble(place: Placement, task_id: str, ids: list[str], *, positions: np.nd
         cz = place.cold(P)
         cstd = place.cold_std(P) if place.cold_std is not None else np.full(len(c_ids), np.nan)
         parts.append((c_ids, c_in, cz, ["cold"] * len(c_ids), np.full(len(c_ids), np.nan), cstd,
-                      ["no history: placed from side information"] * len(c_ids)))
+                      [""] * len(c_ids)))
     if unresolved:
         parts.append(([""] * len(unresolved), [u for u, _ in unresolved], np.full(len(unresolved), np.nan),
                       ["unresolved"] * len(unresolved), np.full(len(unresolved), np.nan),

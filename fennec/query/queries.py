@@ -116,8 +116,8 @@ def _describe(rec, *, task, classnames, images, labels, embedding, fallback, pro
         cols = _task_columns(rec, task)
         if cols:
             place = placements.history_task(rec.subspace_, rec.Z_, cols, rec.scaler_, rec.column_ids)
-            place.how = (f"task {task} of the history (column{'s' if len(cols) > 1 else ''} "
-                         f"{', '.join(place.columns)}): measured results where they exist, subspace elsewhere")
+            place.how = (f"a task of the history (column{'s' if len(cols) > 1 else ''} {', '.join(place.columns)}): "
+                         "measured results where they exist, subspace predictions elsewhere")
             return place, task_id or rec.columns_.task_of(rec.column_ids[cols[0]]), {}
         if rec.projector_ is None:
             raise UnknownIdError(_unknown_task(rec, task))
