@@ -81,7 +81,7 @@ def assemble(place: Placement, task_id: str, ids: list[str], *, positions: np.nd
     raw = place.measured_raw or place.measured
     for k, p in enumerate(positions):
         if int(p) in place.measured:
-            z[k], src[k], std[k] = place.measured[int(p)], "measured", 0.0
+            z[k], src[k], std[k] = place.measured[int(p)], place.measured_source, 0.0
             meas[k] = place.offset + place.scale * raw[int(p)]
     parts = [(ids_at(ids, positions), inputs or ids_at(ids, positions), z, src, meas, std, [""] * len(positions))]
     if cold is not None and len(cold[0]):

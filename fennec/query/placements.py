@@ -42,6 +42,7 @@ class Placement:
     cold_std: Callable[[Array], Array] | None = None
     index_query: tuple[npt.NDArray[np.float32], float] | None = None
     measured_raw: dict[int, float] | None = None
+    measured_source: str = "measured"
     columns: tuple[str, ...] = ()
     how: str = ""
     info: dict[str, Any] = field(default_factory=dict)
@@ -141,8 +142,9 @@ def shrink(place: Placement, side: Array, weight: float) -> Placement:
     side_z = place.cold(side)
     predict = place.predict
     measured = {p: weight * z + (1 - weight) * side_z[p] for p, z in place.measured.items()}
-    how = (f"{place.how}; shrunk towards the side-information prior with weight {1 - weight:g} (chosen on the "
-           "zoo's campaigns of the same task)").lstrip("; ")
+    how = (f"{place.how}; scores {weight:g} x history + {1 - weight:g} x side-information prior (the weight chosen "
+           "on the zoo's campaigns of the same task)").lstrip("; ")
     return replace(place, predict=lambda pos: weight * predict(pos) + (1 - weight) * side_z[pos], measured=measured,
                    measured_raw=place.measured_raw or dict(place.measured), index_query=None, how=how,
+                   source=f"{place.source}+side", measured_source="measured+side",
                    info={**place.info, "history_weight": weight})

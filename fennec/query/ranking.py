@@ -12,7 +12,9 @@ where each score comes from:
 ``prior``        no information about the task (or a proxy query too far from every historical task);
 ``cold``         a model without history, placed from its side information (top-1, params, architecture);
 ``<metric>``     a model scored by a transferability metric on the task's images (e.g. ``logme``);
-``unresolved``   a candidate name the model registry does not know (score NaN; ``note`` says why).
+``unresolved``   a candidate name the model registry does not know (score NaN; ``note`` says why);
+``...+side``     in a zoo of several campaigns, a fitted model's score blended with its side-information
+                 prior (``measured+side``: it has measured results, shown in ``measured``).
 
 ``input`` is the name the user gave (candidates, observed scores), ``model_id`` the registry id it resolved
 to. pykeen's prediction wrappers are the model for this class.
