@@ -130,7 +130,8 @@ class Fold:
         if rec is not None:
             prior = np.full(len(self.model_ids), np.nan)
             for m, p in zip(rec.model_ids, history_prior(rec.Z_), strict=True):
-                prior[self.pos[m]] = p
+                if m in self.pos:  # a union zoo also holds the context histories' models
+                    prior[self.pos[m]] = p
             out["history_prior"] = prior
         return {**out, "imagenet_top1": self.top1, "params": self.params}
 
