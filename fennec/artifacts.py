@@ -54,10 +54,18 @@ def write_json(path: str | os.PathLike[str], obj) -> None:
 
 
 def write_arrays(path: Path, arrays: Mapping[str, np.ndarray], metadata_: Mapping[str, str] | None = None) -> None:
-    from safetensors.numpy import save_file
+    """A safetensors file whose bytes depend on its content only (the metadata keys sorted: safetensors
+    writes them in hash order, which differs between processes)."""
+    from safetensors.numpy import save
 
     clean = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
-    save_file(clean, str(path), metadata=dict(metadata_ or {}))
+    data = save(clean, metadata=dict(metadata_ or {}))
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    if "__metadata__" in header:
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":")).encode()
+    Path(path).write_bytes(data[:8] + text.ljust(n) + data[8 + n:] if len(text) <= n else data)
 
 
 def read_arrays(path: Path) -> dict[str, np.ndarray]:

@@ -202,7 +202,7 @@ def export_benchmark(
                  for p in sorted(tmp.rglob("*")) if p.is_file() and p.name != MANIFEST}
         manifest = {
             "format": FORMAT, "format_version": FORMAT_VERSION,
-            "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "created_utc": _created_utc(),
             "histories": {n: {"file": f"histories/{n}.csv", "n_models": len(h.model_ids),
                               "n_tasks": len(h.task_ids), "n_cells": h.n_cells, "sha256": files[f"histories/{n}.csv"]}
                           for n, h in loaded.items()},
@@ -215,6 +215,13 @@ def export_benchmark(
             p.chmod(0o755 if p.is_dir() else 0o644)
     logger.info("wrote benchmark release %s (%d histories, %d files)", out, len(names), len(files))
     return Path(out)
+
+
+def _created_utc() -> str:
+    """Now, or ``$SOURCE_DATE_EPOCH`` (the reproducible-builds convention) when set."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime.now(timezone.utc)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _write_json(path: Path, obj, *, indent: int | None) -> None:

@@ -87,6 +87,10 @@ def _catalogue_pca(n_components: int) -> tuple[Array, Array]:
     mean = V.mean(axis=0)
     _, _, vt = np.linalg.svd(V - mean, full_matrices=False)
     comps = vt[:n_components].copy()
+    # one sign per component (its largest entry positive) and 12 decimals: the same bytes in every process,
+    # whatever the BLAS threads did to the last bits
+    comps *= np.sign(comps[np.arange(len(comps)), np.argmax(np.abs(comps), axis=1)])[:, None]
+    mean, comps = np.round(mean, 12), np.round(comps, 12)
     mean.flags.writeable = comps.flags.writeable = False
     return mean, comps
 

@@ -156,3 +156,14 @@ def test_splits_of_another_history_are_refused(release):
 def test_results_markdown(logme_loto):
     text = results_markdown(logme_loto, title="t")
     assert text.startswith("# t") and "## logme" in text and "| leave-one-task-out | **fennec** | 8 |" in text
+
+
+def test_export_is_reproducible_byte_for_byte(tmp_path, monkeypatch):
+    """Two exports with the same SOURCE_DATE_EPOCH are the same bytes (PCA rounded, metadata sorted)."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1764633600")
+    from fennec.release.export import export_benchmark
+
+    a = export_benchmark(tmp_path / "a", histories=["logme"], n_draws=2)
+    b = export_benchmark(tmp_path / "b", histories=["logme"], n_draws=2)
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert files and all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
