@@ -16,23 +16,19 @@ from typing import Annotated
 
 import typer
 
+from archi2vec.console import (
+    ABORT,
+    EXIT,
+    HELP_WIDTH,
+    USAGE,
+    error_line,
+    exit_now,
+    hoist_verbose,
+    widen_help,
+)
 from archi2vec.errors import Archi2VecError
 
-# typer >= 0.2x vendors click (typer._click) and raises its own exception classes; older typer raises
-# click's. Catch both, so usage errors exit 2 with click's message rather than escaping as a traceback.
-_EXIT: tuple[type[BaseException], ...] = (typer.Exit,)
-_ABORT: tuple[type[BaseException], ...] = (typer.Abort,)
-_USAGE: tuple[type[BaseException], ...] = tuple(
-    c for c in (getattr(typer, "TyperException", None),) if isinstance(c, type)
-)
-try:
-    import click
-except ImportError:  # pragma: no cover - typer without click
-    pass
-else:
-    _EXIT += (click.exceptions.Exit,)
-    _ABORT += (click.exceptions.Abort,)
-    _USAGE += (click.ClickException,)
+logger = logging.getLogger("archi2vec.cli")
 
 app = typer.Typer(
     name="archi2vec",
@@ -41,8 +37,18 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": HELP_WIDTH},
 )
+
+_STATE = {"verbose": 0}
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from archi2vec import __version__
+
+        typer.echo(f"archi2vec {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -50,11 +56,21 @@ def _root(
     verbose: Annotated[
         int,
         typer.Option(
-            "--verbose", "-v", count=True, help="-v: INFO logs and tracebacks; -vv: DEBUG."
+            "--verbose",
+            "-v",
+            count=True,
+            help="-v: INFO logs and tracebacks; -vv: DEBUG (also after the verb).",
         ),
     ] = 0,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_show_version, help="Print the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """archi2vec: vectors of model architectures (Weisfeiler–Lehman features of their fx graphs)."""
+    _STATE["verbose"] = verbose
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
@@ -191,53 +207,55 @@ def build_catalogue_cmd(
     )
 
 
-def _one_line(exc: BaseException) -> str:
-    text = (
-        str(exc)
-        if not isinstance(exc, OSError) or not exc.filename
-        else f"{exc.strerror}: {exc.filename}"
-    )
-    return " ".join(text.split())
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``archi2vec`` script; returns the exit code."""
+    import typer.main
+
     args = sys.argv[1:] if argv is None else list(argv)
-    verbose = any(
-        a in ("--verbose",)
-        or (a.startswith("-") and not a.startswith("--") and set(a[1:]) == {"v"})
-        for a in args
-    )
+    _STATE["verbose"] = 0  # set by the root callback once the options are parsed
+    command = typer.main.get_command(app)
+    args = hoist_verbose(command, args)
+    widen_help(args)
     try:
-        app(args=args, prog_name="archi2vec", standalone_mode=False)
-    except _EXIT as exc:
-        return int(getattr(exc, "exit_code", 0))
-    except _ABORT:
+        command.main(args=args, prog_name="archi2vec", standalone_mode=False)
+    except EXIT as exc:
+        return int(getattr(exc, "exit_code", 0) or 0)
+    except ABORT as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            return 130
         print("Aborted.", file=sys.stderr)
         return 1
-    except _USAGE as exc:
+    except USAGE as exc:
         show = getattr(exc, "show", None)
         if callable(show):
             show()
         else:  # pragma: no cover
             print(f"error: {exc}", file=sys.stderr)
         return int(getattr(exc, "exit_code", 2))
-    except (
-        Archi2VecError,
-        FileNotFoundError,
-        NotADirectoryError,
-        IsADirectoryError,
-        PermissionError,
-    ) as exc:
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # stdout closed early (`archi2vec nearest ... | head -1`)
+        return 1
+    except Exception as exc:
+        user = (
+            Archi2VecError,
+            FileNotFoundError,
+            NotADirectoryError,
+            IsADirectoryError,
+            PermissionError,
+        )
+        verbose = bool(_STATE["verbose"])
         if verbose:
             traceback.print_exc()
-        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        print(error_line(exc, internal=not isinstance(exc, user), verbose=verbose), file=sys.stderr)
         return 1
     return 0
 
 
 def run() -> None:  # pragma: no cover - console script shim
-    sys.exit(main())
+    """The ``archi2vec`` console script: :func:`main`, then the process ends without the teardown."""
+    exit_now(main())
 
 
 if __name__ == "__main__":  # pragma: no cover
