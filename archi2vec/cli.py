@@ -12,7 +12,7 @@ import logging
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -91,17 +91,90 @@ def encode(
     n_features: Annotated[int, typer.Option("--n-features", help="Vector dimension.")] = 256,
     node_label: Annotated[str, typer.Option(help="Node labels: op_shape or op.")] = "op_shape",
 ) -> None:
-    """Encode timm architectures; print a summary (and pairwise cosines), optionally save the vectors."""
+    """Encode timm architectures; print a summary (and pairwise cosines), optionally save the vectors.
+
+    Architectures of the catalogue are answered from it (no tracing, no torch) when the settings and the
+    versions of networkx, torch and timm are the catalogue's: its rows are then what tracing would give.
+    """
     import numpy as np
     import pandas as pd
+
+    if out is not None and out.suffix not in (".csv", ".npz"):
+        raise Archi2VecError(f"--out must end in .csv or .npz. Got {str(out)!r}.")
+    settings = {"n_features": n_features, "iterations": iterations, "node_label": node_label}
+    found = _from_catalogue(archs, settings)
+    rows, matrix, meta = found if found is not None else _by_tracing(archs, settings)
+    summary = pd.DataFrame(rows)
+    typer.echo(summary.to_string(index=False))
+    if len(archs) > 1:
+        cos = pd.DataFrame(matrix @ matrix.T, index=list(archs), columns=list(archs)).round(3)
+        typer.echo("\ncosine similarity")
+        typer.echo(cos.to_string())
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix == ".npz":
+            width = max(len(a) for a in archs)
+            np.savez(
+                out,
+                vectors=matrix,
+                names=np.array(list(archs), dtype=f"<U{width}"),
+                meta=np.array(json.dumps(meta)),
+            )
+        else:
+            frame = pd.DataFrame(matrix, columns=[f"f{i}" for i in range(matrix.shape[1])])
+            frame.insert(0, "arch", list(archs))
+            frame.to_csv(out, index=False, float_format="%.7g")
+        logger.info("wrote %d vectors to %s", len(archs), out)
+
+
+# what a catalogue row depends on beyond the encoder settings (graphs: torch, timm; WL hashes: networkx)
+_BUILT_WITH = ("archi2vec", "networkx", "torch", "timm")
+
+
+def _from_catalogue(archs: list[str], settings: dict[str, Any]) -> tuple[list, Any, dict] | None:
+    """``(rows, vectors, meta)`` of ``archs`` from the shipped catalogue, or None where any is not in it,
+    the settings differ or the catalogue was built with other versions (then they are traced)."""
+    from archi2vec.catalogue import load_catalogue, lookup
+    from archi2vec.versions import environment
+
+    try:
+        names, _, cat = load_catalogue()
+    except Archi2VecError as exc:
+        logger.info("no catalogue to answer from (%s); tracing", exc)
+        return None
+    env, built = environment(), cat.get("environment", {})
+    config = cat.get("config", {})
+    if any(config.get(k) != v for k, v in settings.items()):
+        return None
+    if any(env.get(k) != built.get(k) for k in _BUILT_WITH):
+        logger.info(
+            "catalogue built with %s; tracing",
+            ", ".join(f"{k} {built.get(k)}" for k in _BUILT_WITH),
+        )
+        return None
+    known, records = set(names), cat.get("archs", {})
+    rows = []
+    for name in archs:
+        row = name if name in known else name.split(".", 1)[0]  # arch.tag -> arch
+        if row not in known or row not in records:
+            return None
+        rec = records[row]
+        rows.append(
+            {"arch": name, "kind": rec["kind"], "nodes": rec["n_nodes"], "edges": rec["n_edges"]}
+        )
+    logger.info("%d architecture(s) read from the catalogue", len(archs))
+    return rows, lookup(archs, compute_missing=False), {"config": config, "environment": built}
+
+
+def _by_tracing(archs: list[str], settings: dict[str, Any]) -> tuple[list, Any, dict]:
+    """``(rows, vectors, meta)`` of ``archs``, each traced and encoded here."""
+    import numpy as np
 
     from archi2vec.embed import Archi2Vec, environment
     from archi2vec.graph import to_networkx
     from archi2vec.trace import resolve_arch, trace_model
 
-    if out is not None and out.suffix not in (".csv", ".npz"):
-        raise Archi2VecError(f"--out must end in .csv or .npz. Got {str(out)!r}.")
-    encoder = Archi2Vec(n_features=n_features, iterations=iterations, node_label=node_label).fit()
+    encoder = Archi2Vec(**settings).fit()
     resolved = [resolve_arch(a) for a in archs]  # fail fast on a typo, before any tracing
     rows, vectors = [], []
     for name, arch in zip(archs, resolved, strict=True):
@@ -116,29 +189,7 @@ def encode(
                 "edges": graph.number_of_edges(),
             }
         )
-    matrix = np.stack(vectors)
-    summary = pd.DataFrame(rows)
-    typer.echo(summary.to_string(index=False))
-    if len(archs) > 1:
-        cos = pd.DataFrame(matrix @ matrix.T, index=list(archs), columns=list(archs)).round(3)
-        typer.echo("\ncosine similarity")
-        typer.echo(cos.to_string())
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out.suffix == ".npz":
-            width = max(len(a) for a in archs)
-            meta = json.dumps({"config": encoder.config(), "environment": environment()})
-            np.savez(
-                out,
-                vectors=matrix,
-                names=np.array(list(archs), dtype=f"<U{width}"),
-                meta=np.array(meta),
-            )
-        else:
-            frame = pd.DataFrame(matrix, columns=[f"f{i}" for i in range(matrix.shape[1])])
-            frame.insert(0, "arch", list(archs))
-            frame.to_csv(out, index=False, float_format="%.7g")
-        logging.getLogger("archi2vec").info("wrote %d vectors to %s", len(archs), out)
+    return rows, np.stack(vectors), {"config": encoder.config(), "environment": environment()}
 
 
 @app.command()
