@@ -7,6 +7,7 @@ errors exit 2. It lives outside ``__main__`` so that importing it never runs it.
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import sys
@@ -97,19 +98,20 @@ def encode(
     versions of networkx, torch and timm are the catalogue's: its rows are then what tracing would give.
     """
     import numpy as np
-    import pandas as pd
 
     if out is not None and out.suffix not in (".csv", ".npz"):
         raise Archi2VecError(f"--out must end in .csv or .npz. Got {str(out)!r}.")
     settings = {"n_features": n_features, "iterations": iterations, "node_label": node_label}
     found = _from_catalogue(archs, settings)
     rows, matrix, meta = found if found is not None else _by_tracing(archs, settings)
-    summary = pd.DataFrame(rows)
-    typer.echo(summary.to_string(index=False))
+    typer.echo(_table(list(rows[0]), [[str(v) for v in r.values()] for r in rows]))
     if len(archs) > 1:
-        cos = pd.DataFrame(matrix @ matrix.T, index=list(archs), columns=list(archs)).round(3)
+        cos = [
+            [a, *(f"{v:.3f}" for v in line)]
+            for a, line in zip(archs, matrix @ matrix.T, strict=True)
+        ]
         typer.echo("\ncosine similarity")
-        typer.echo(cos.to_string())
+        typer.echo(_table(["", *archs], cos, index=True))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix == ".npz":
@@ -121,10 +123,28 @@ def encode(
                 meta=np.array(json.dumps(meta)),
             )
         else:
-            frame = pd.DataFrame(matrix, columns=[f"f{i}" for i in range(matrix.shape[1])])
-            frame.insert(0, "arch", list(archs))
-            frame.to_csv(out, index=False, float_format="%.7g")
+            with open(out, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.writer(fh, lineterminator="\n")
+                writer.writerow(["arch", *(f"f{i}" for i in range(matrix.shape[1]))])
+                writer.writerows(
+                    [a, *(f"{v:.7g}" for v in row)] for a, row in zip(archs, matrix, strict=True)
+                )
         logger.info("wrote %d vectors to %s", len(archs), out)
+
+
+def _table(header: list[str], rows: list[list[str]], *, index: bool = False) -> str:
+    """An aligned text table (no pandas: ``encode`` answers without importing it); columns right-aligned,
+    the first one left-aligned when it is an ``index`` of row labels."""
+    widths = [max(len(c) for c in col) for col in zip(header, *rows, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        out = [
+            c.ljust(w) if index and i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(out).rstrip()
+
+    return "\n".join(line(r) for r in [header, *rows])
 
 
 # what a catalogue row depends on beyond the encoder settings (graphs: torch, timm; WL hashes: networkx)
