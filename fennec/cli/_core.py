@@ -265,8 +265,7 @@ def histories(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> Non
 
 @app.command()
 def version(fmt: Format = typer.Option(Format.json, "--format", "-f", help="json, table or csv.")) -> None:
-    """Print Fennec's version and the versions of the libraries it depends on ('fennec --version': Fennec's
-    alone)."""
+    """Print the versions of Fennec and of the libraries it depends on (fennec --version: Fennec's alone)."""
     from fennec.artifacts import library_versions
 
     versions = library_versions()
