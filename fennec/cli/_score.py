@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import sys
@@ -53,10 +54,6 @@ def score(
     if no_cache and cache_dir is not None:
         raise typer.BadParameter("give --cache-dir or --no-cache, not both")
     cache = None if no_cache else cache_dir or default_cache("features")
-    lines, level = logging.getLogger("fennec.transferability.scoring"), None
-    if progress and not sys.stderr.isatty() and lines.getEffectiveLevel() > logging.INFO:
-        level = lines.level  # no bar off a terminal: the per-model lines instead
-        lines.setLevel(logging.INFO)
     if (images is None) == (example_task is None):
         raise typer.BadParameter("give exactly one of --images DIR or --example-task NAME")
     specs = [s.strip() for s in models.split(",") if s.strip()]
@@ -69,13 +66,9 @@ def score(
 
         task = load_example_task(example_task, n_per_class=n_per_class, random_state=seed)
         probe, labels = task.images, task.labels
-    try:
-        with logging_redirect_tqdm():
-            table = score_models(specs, probe, labels, metric=metric, batch_size=batch_size,
-                                 progress=progress, cache_dir=cache)
-    finally:
-        if level is not None:
-            lines.setLevel(level)
+    with logging_redirect_tqdm(), _per_model_lines(progress):
+        table = score_models(specs, probe, labels, metric=metric, batch_size=batch_size,
+                             progress=progress, cache_dir=cache)
     if fmt is OutputFormat.csv:
         typer.echo(table.to_csv(index=False), nl=False)
     elif fmt is OutputFormat.json:
@@ -83,3 +76,18 @@ def score(
     else:
         typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
     sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def _per_model_lines(progress: bool):
+    """Off a terminal no bar shows: there, with progress on, score_models' per-model INFO lines do."""
+    lines = logging.getLogger("fennec.transferability.scoring")
+    if not progress or sys.stderr.isatty() or lines.getEffectiveLevel() <= logging.INFO:
+        yield
+        return
+    level = lines.level
+    lines.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        lines.setLevel(level)

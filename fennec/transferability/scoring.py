@@ -87,12 +87,7 @@ def score_models(
         if res.model_id in seen:
             raise SchemaError(f"model {res.model_id!r} is listed twice")
         seen.add(res.model_id)
-        if key == "nce":
-            value = fn(source_labels=res.probs.argmax(axis=1), target_labels=y)
-        elif key == "leep":
-            value = fn(source_probs=res.probs.astype(np.float64), target_labels=y)
-        else:
-            value = fn(res.features, y)
+        value = _metric_value(key, fn, res, y)
         logger.info("[%d/%d] %s: %s = %.6g (%d images, %d-d features%s; %.1f s)", i, len(specs), res.model_id, key,
                     value, res.n_images, res.feature_dim, ", from the cache" if res.from_cache else "",
                     time.perf_counter() - start)
@@ -102,6 +97,15 @@ def score_models(
     table["rank"] = table["score"].rank(ascending=False, method="min", na_option="bottom").astype(int)
     table = table.sort_values(["rank", "model_id"], kind="stable").reset_index(drop=True)
     return table[SCORE_COLUMNS]
+
+
+def _metric_value(key: str, fn, res, y: np.ndarray) -> float:
+    """The metric ``fn`` of one model's features (NCE and LEEP: its source classifier's outputs)."""
+    if key == "nce":
+        return fn(source_labels=res.probs.argmax(axis=1), target_labels=y)
+    if key == "leep":
+        return fn(source_probs=res.probs.astype(np.float64), target_labels=y)
+    return fn(res.features, y)
 
 
 def load_image_folder(
