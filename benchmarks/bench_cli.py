@@ -1,16 +1,22 @@
-"""Whole-process latency of the command line, beside its floor and beside the work it does.
+"""Whole-process latency of the command line, beside its floors and beside the work it does.
 
 Two commands: ``fennec query ART --observed resnet50=84.6,deit_small=73.1,byol=82.1 --top-k 8`` (a warm
 start on an artifact of the default history, as in the README) and ``archi2vec encode resnet50`` (an
 architecture of the shipped catalogue). For each, in one run:
 
-- ``process``: wall time of the console script, from its start to its exit (median of ``--runs`` runs);
+- ``process``: wall time of the console script, from its start to its exit (median of ``--runs`` runs;
+  ``best``, the fastest);
 - ``floor``: the same for ``python -c pass`` with the same interpreter (what any Python command costs);
+- ``libs``: the same for a process that only imports the libraries the verb cannot run without (numpy,
+  pandas for the query, typer and the pydantic it validates options with) and exits as the console
+  scripts do (``os._exit``);
 - ``work``: the library calls the verb makes (``Recommender.load(ART).query(...)``; the catalogue lookup),
   timed in a fresh process once every module they import is imported (so a first call, as in a CLI run,
   with its caches cold but without import time; median of ``--runs`` processes).
 
-``process - floor - work`` is what the command line adds: imports, argument parsing, rendering, exit.
+``own = process - libs - work`` is what Fennec's own code adds (its modules, parsing, rendering, exit).
+The commands of one case are run in turn, run after run, so that a change of the machine's load shifts
+them alike.
 
     python benchmarks/bench_cli.py [--runs 11] [--artifact DIR]
 
@@ -70,16 +76,25 @@ def script(name: str) -> list[str]:
     return [sys.executable, "-c", "from archi2vec.cli import run; run()"]
 
 
-def wall(cmd: list[str], runs: int) -> tuple[float, float]:
-    """Median and best wall time of ``cmd`` as a whole process (stdout and stderr piped, read to the end)."""
-    times = []
+def walls(cmds: list[list[str]], runs: int) -> list[tuple[float, float]]:
+    """Median and best wall time of each command as a whole process (stdout and stderr piped, read to the
+    end), the commands run in turn ``runs`` times."""
+    times: list[list[float]] = [[] for _ in cmds]
     for _ in range(runs):
-        t = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        times.append(time.perf_counter() - t)
-        if proc.returncode != 0:
-            raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
-    return statistics.median(times), min(times)
+        for cmd, out in zip(cmds, times, strict=True):
+            t = time.perf_counter()
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            out.append(time.perf_counter() - t)
+            if proc.returncode != 0:
+                raise SystemExit(
+                    f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-2000:]}"
+                )
+    return [(statistics.median(t), min(t)) for t in times]
+
+
+def libs(modules: str) -> list[str]:
+    """A process that imports ``modules`` and exits without the interpreter's teardown, as the CLI does."""
+    return [sys.executable, "-c", f"import os, {modules}; os._exit(0)"]
 
 
 def work(code: str, runs: int) -> tuple[float, list[str]]:
@@ -112,24 +127,32 @@ def fit_artifact(folder: Path) -> Path:
 
 
 def measure(runs: int, art: Path) -> list[dict]:
-    floor, _ = wall([sys.executable, "-c", "pass"], runs)
     observed = ",".join(f"{k}={v}" for k, v in OBSERVED.items())
     cases = [
         (
             "fennec query ART --observed ... --top-k 8",
             [*script("fennec"), "query", str(art), "--observed", observed, "--top-k", "8"],
+            "numpy, pandas, typer.main, pydantic",
             query_work(art),
         ),
-        (f"archi2vec encode {ARCH}", [*script("archi2vec"), "encode", ARCH], ENCODE_WORK),
+        (
+            f"archi2vec encode {ARCH}",
+            [*script("archi2vec"), "encode", ARCH],
+            "numpy, typer.main, pydantic",
+            ENCODE_WORK,
+        ),
     ]
     rows = []
-    for label, cmd, code in cases:
-        process, best = wall(cmd, runs)
+    for label, cmd, needed, code in cases:
+        (floor, _), (lib, _), (process, best) = walls(
+            [[sys.executable, "-c", "pass"], libs(needed), cmd], runs
+        )
         seconds, modules = work(code, runs)
         rows.append(
             {
                 "command": label,
                 "floor": floor,
+                "libs": lib,
                 "process": process,
                 "best": best,
                 "work": seconds,
@@ -140,20 +163,26 @@ def measure(runs: int, art: Path) -> list[dict]:
 
 
 def report(rows: list[dict], runs: int) -> str:
-    head = (
-        f"{'command':<42} {'floor s':>8} {'process s':>10} {'(best)':>7} {'work s':>7} {'process/floor':>14} "
-        f"{'process/work':>13} {'CLI adds s':>11}"
+    cols = ["floor s", "libs s", "work s", "process s", "(best)", "process/floor", "process/libs"]
+    head = f"{'command':<42} " + " ".join(
+        f"{c:>{max(len(c), 7)}}" for c in [*cols, "process/work", "own s"]
     )
     lines = [f"== whole-process wall time, median of {runs} run(s) ==", head]
     for r in rows:
+        values = [r["floor"], r["libs"], r["work"], r["process"], r["best"]]
+        ratios = [r["process"] / r["floor"], r["process"] / r["libs"], r["process"] / r["work"]]
+        cells = [f"{v:>7.3f}" for v in values] + [
+            f"{v:>{w}.1f}" for v, w in zip(ratios, (13, 12, 12), strict=True)
+        ]
         lines.append(
-            f"{r['command']:<42} {r['floor']:>8.3f} {r['process']:>10.3f} {r['best']:>7.3f} {r['work']:>7.3f} "
-            f"{r['process'] / r['floor']:>14.1f} {r['process'] / r['work']:>13.1f} "
-            f"{r['process'] - r['floor'] - r['work']:>11.3f}"
+            f"{r['command']:<42} "
+            + " ".join(cells)
+            + f" {r['process'] - r['libs'] - r['work']:>7.3f}"
         )
     lines.append(
-        "(medians; best: the fastest run; floor: python -c pass; work: the verb's library calls in a fresh "
-        "process after their imports; CLI adds: process - floor - work)"
+        "(medians; best: the fastest run; floor: python -c pass; libs: importing the libraries the verb needs, "
+        "then os._exit; work: the verb's library calls in a fresh process after their imports; "
+        "own: process - libs - work)"
     )
     lines.append(
         "work imports torch: "
