@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "build_catalogue": "archi2vec.catalogue", "load_catalogue": "archi2vec.catalogue",
+    "catalogue_names": "archi2vec.catalogue",
     "lookup": "archi2vec.catalogue", "nearest": "archi2vec.catalogue",
     "Archi2Vec": "archi2vec.embed", "embed_model": "archi2vec.embed", "embed_timm": "archi2vec.embed",
     "environment": "archi2vec.versions", "Archi2VecError": "archi2vec.errors",

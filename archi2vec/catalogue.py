@@ -42,6 +42,7 @@ __all__ = [
     "FORMAT_VERSION",
     "build_catalogue",
     "catalogue_dir",
+    "catalogue_names",
     "load_catalogue",
     "lookup",
     "nearest",
@@ -126,6 +127,16 @@ def load_catalogue(
             environment()["networkx"],
         )
     return list(names), vectors.copy(), meta
+
+
+def catalogue_names(path: str | os.PathLike | None = None) -> list[str]:
+    """The architecture names of the catalogue, in row order, without reading its vectors or manifest
+    (what a name resolver needs: a few ms instead of :func:`load_catalogue`'s tens)."""
+    vec_file = catalogue_dir(path) / _VECTORS
+    if not vec_file.is_file():
+        raise Archi2VecError(f"No archi2vec catalogue in {vec_file.parent} (need {_VECTORS})")
+    with np.load(vec_file, allow_pickle=False) as data:
+        return [str(n) for n in data["names"].tolist()]
 
 
 def _encoder_from(meta: dict) -> Archi2Vec:

@@ -5,11 +5,18 @@ Read from the installed distributions' metadata, so asking costs no import of ne
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib import metadata
 
 
 def environment() -> dict[str, str]:
     """``{archi2vec, numpy, networkx, torch, timm}`` versions (``"absent"`` where not installed)."""
+    return dict(_environment())
+
+
+# read once per process: each look-up scans sys.path
+@lru_cache(maxsize=1)
+def _environment() -> tuple[tuple[str, str], ...]:
     from archi2vec import __version__
 
     env = {"archi2vec": __version__}
@@ -18,4 +25,4 @@ def environment() -> dict[str, str]:
             env[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:  # pragma: no cover
             env[dist] = "absent"
-    return env
+    return tuple(env.items())

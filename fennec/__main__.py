@@ -1,5 +1,6 @@
-import sys
+"""``python -m fennec``: the same as the ``fennec`` console script."""
 
-from fennec.cli import main
+from fennec.cli import run
 
-sys.exit(main())
+if __name__ == "__main__":
+    run()

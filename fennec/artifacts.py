@@ -12,10 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-import platform
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +35,9 @@ MANIFEST = "manifest.json"
 
 def library_versions() -> dict[str, str]:
     """Versions of the libraries whose behaviour an artifact depends on (``"absent"`` if not installed)."""
+    import platform  # here, not at import: reading an artifact needs neither
+    from importlib import metadata
+
     out = {"python": platform.python_version()}
     for dist in ("fennec", "numpy", "scipy", "pandas", "scikit-learn", "faiss-cpu", "torch", "timm",
                  "open_clip_torch", "networkx", "safetensors"):

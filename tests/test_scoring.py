@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -103,10 +104,11 @@ def test_load_image_folder_errors(tmp_path):
 
 
 @pytest.fixture
-def cli():
+def cli(monkeypatch, tmp_path):
     import fennec.cli._score  # noqa: F401  (registers the command)
     from fennec.cli import app
 
+    monkeypatch.setenv("FENNEC_CACHE_DIR", str(tmp_path / "cache"))  # the default feature cache, not ~/.cache
     return lambda args: CliRunner().invoke(app, args)
 
 
@@ -129,3 +131,26 @@ def test_cli_score_needs_exactly_one_source(cli, tmp_path):
     result = cli(["score", "--models", "test_resnet"])
     assert result.exit_code == 2
     assert "give exactly one of --images DIR or --example-task NAME" in result.output
+
+
+def test_cli_score_default_cache_and_per_model_progress(cli, tmp_path, caplog):
+    """Features are cached under the cache root by default (read back the second time); off a terminal the
+    progress is one line per model as it starts and ends; --no-cache writes nothing."""
+    root = _write_folder(tmp_path / "task")
+    args = ["score", "--models", ",".join(MODELS), "--images", str(root), "--format", "csv"]
+    with caplog.at_level(logging.INFO):  # the handler; the CLI leaves the fennec loggers at WARNING
+        first = cli(args)
+        assert first.exit_code == 0, first.output
+        ends = [r.getMessage() for r in caplog.records if "logme =" in r.getMessage()]
+        assert [m.split(":")[0] for m in ends] == ["[1/2] test_efficientnet", "[2/2] test_resnet"]
+        cached = sorted((tmp_path / "cache" / "features").glob("*.npz"))
+        assert len(cached) == 2
+        caplog.clear()
+        second = cli(args)
+        assert second.exit_code == 0 and second.stdout == first.stdout
+        assert all("from the cache" in r.getMessage() for r in caplog.records if "logme =" in r.getMessage())
+    other = tmp_path / "nocache"
+    result = cli([*args, "--no-cache", "--no-progress"])
+    assert result.exit_code == 0 and not other.exists()
+    assert sorted((tmp_path / "cache" / "features").glob("*.npz")) == cached
+    assert cli([*args, "--no-cache", "--cache-dir", str(other)]).exit_code == 2

@@ -175,14 +175,19 @@ def query(
 def info(
     artifact: Path = typer.Argument(..., help="Artifact directory written by 'fennec fit'."),
     models: bool = typer.Option(False, "--models", help="Also list the model ids and columns."),
-    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table or json."),
+    fmt: Format = typer.Option(Format.table, "--format", "-f", help="table, json (the manifest) or csv (its fields "
+                               "flattened: field,value)."),
 ) -> None:
     """Show what an artifact holds: history, size, rank, config, library versions."""
     from fennec.artifacts import read_manifest
 
     m = read_manifest(artifact)
     if fmt != Format.table:
-        typer.echo(json.dumps(m, indent=2, default=str))
+        doc = {**m, **_ids(artifact)} if models else m
+        if fmt == Format.json:
+            typer.echo(json.dumps(doc, indent=2, default=str))
+        else:
+            _write_csv(["field", "value"], _flatten(doc))
         return
     inputs, fit_ = m.get("inputs", {}), m.get("fit", {})
     lines = [
@@ -209,10 +214,37 @@ def info(
     lines.append("environment   " + ", ".join(f"{k} {v}" for k, v in m.get("environment", {}).items()))
     typer.echo("\n".join(lines))
     if models:
-        import pandas as pd
+        ids = _ids(artifact)
+        typer.echo("models        " + ", ".join(ids["models"]))
+        typer.echo("columns       " + ", ".join(ids["columns"]))
 
-        typer.echo("models        " + ", ".join(pd.read_csv(Path(artifact) / "model_ids.csv", dtype=str)["model_id"]))
-        typer.echo("columns       " + ", ".join(pd.read_csv(Path(artifact) / "columns.csv", dtype=str)["column_id"]))
+
+def _ids(artifact: Path) -> dict[str, list[str]]:
+    """The model ids and column ids of an artifact (its model_ids.csv and columns.csv)."""
+    import pandas as pd
+
+    return {"models": pd.read_csv(Path(artifact) / "model_ids.csv", dtype=str)["model_id"].tolist(),
+            "columns": pd.read_csv(Path(artifact) / "columns.csv", dtype=str)["column_id"].tolist()}
+
+
+def _flatten(doc: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """``{"fit": {"l2": 1}}`` -> ``[("fit.l2", "1")]``; lists and null as JSON."""
+    rows: list[tuple[str, str]] = []
+    for key, value in doc.items():
+        if isinstance(value, dict) and value:
+            rows += _flatten(value, f"{prefix}{key}.")
+        else:
+            rows.append((f"{prefix}{key}", value if isinstance(value, str) else json.dumps(value, default=str)))
+    return rows
+
+
+def _write_csv(header: list[str], rows) -> None:
+    import csv
+    import sys
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
 
 
 @app.command()
@@ -232,12 +264,14 @@ def histories(fmt: Format = typer.Option(Format.table, "--format", "-f")) -> Non
 
 
 @app.command()
-def version(fmt: Format = typer.Option(Format.json, "--format", "-f", help="json or table.")) -> None:
-    """Print Fennec's version and the versions of the libraries it depends on."""
+def version(fmt: Format = typer.Option(Format.json, "--format", "-f", help="json, table or csv.")) -> None:
+    """Print the versions of Fennec and of the libraries it depends on (fennec --version: Fennec's alone)."""
     from fennec.artifacts import library_versions
 
     versions = library_versions()
     if fmt == Format.table:
         typer.echo("\n".join(f"{k:<16}{v}" for k, v in versions.items()))
+    elif fmt == Format.csv:
+        _write_csv(["library", "version"], versions.items())
     else:
         typer.echo(json.dumps(versions, indent=2))

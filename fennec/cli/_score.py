@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -34,15 +36,24 @@ def score(
         "--n-per-class", min=1, help="Class-balanced probe: at most this many images per class.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the class-balanced subsample.")] = 0,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 64,
-    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Feature cache directory.")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(
+        "--cache-dir", help="Feature cache directory (default: $FENNEC_CACHE_DIR/features, else "
+        "$XDG_CACHE_HOME/fennec/features, else ~/.cache/fennec/features).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write cached features.")] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
-    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")] = True,
+    progress: Annotated[bool, typer.Option(
+        "--progress/--no-progress", help="Progress on stderr: bars on a terminal, one line per model elsewhere."
+    )] = True,
 ) -> None:
     """Rank models by a transferability metric on labelled images (no history needed)."""
     from tqdm.contrib.logging import logging_redirect_tqdm
 
+    from fennec.cachedir import cache_dir as default_cache
     from fennec.transferability.scoring import load_image_folder, score_models
 
+    if no_cache and cache_dir is not None:
+        raise typer.BadParameter("give --cache-dir or --no-cache, not both")
+    cache = None if no_cache else cache_dir or default_cache("features")
     if (images is None) == (example_task is None):
         raise typer.BadParameter("give exactly one of --images DIR or --example-task NAME")
     specs = [s.strip() for s in models.split(",") if s.strip()]
@@ -55,9 +66,9 @@ def score(
 
         task = load_example_task(example_task, n_per_class=n_per_class, random_state=seed)
         probe, labels = task.images, task.labels
-    with logging_redirect_tqdm():
+    with logging_redirect_tqdm(), _per_model_lines(progress):
         table = score_models(specs, probe, labels, metric=metric, batch_size=batch_size,
-                             progress=progress, cache_dir=cache_dir)
+                             progress=progress, cache_dir=cache)
     if fmt is OutputFormat.csv:
         typer.echo(table.to_csv(index=False), nl=False)
     elif fmt is OutputFormat.json:
@@ -65,3 +76,18 @@ def score(
     else:
         typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
     sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def _per_model_lines(progress: bool):
+    """Off a terminal no bar shows: there, with progress on, score_models' per-model INFO lines do."""
+    lines = logging.getLogger("fennec.transferability.scoring")
+    if not progress or sys.stderr.isatty() or lines.getEffectiveLevel() <= logging.INFO:
+        yield
+        return
+    level = lines.level
+    lines.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        lines.setLevel(level)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from fennec.artifacts import atomic_path
+from fennec.cachedir import cache_dir
 from fennec.proxy.base import TaskEmbedding, identity_key
 
 logger = logging.getLogger(__name__)
@@ -29,9 +30,9 @@ CACHE_FORMAT = "fennec-task-embedding-1"
 
 
 def default_cache_dir() -> Path:
-    """``$FENNEC_CACHE_DIR/embeddings``, else ``~/.cache/fennec/embeddings``."""
-    base = os.environ.get("FENNEC_CACHE_DIR")
-    return (Path(base) if base else Path.home() / ".cache" / "fennec") / "embeddings"
+    """``$FENNEC_CACHE_DIR/embeddings``, else ``$XDG_CACHE_HOME/fennec/embeddings``, else
+    ``~/.cache/fennec/embeddings``."""
+    return cache_dir("embeddings")
 
 
 class EmbeddingCache:

@@ -60,11 +60,13 @@ def task_input(*, images: Any = None, labels: Any = None, classnames: Any = None
 
 def embed_task_query(identity: Mapping[str, Any] | None, query: TaskInput, *, proxy: str | None = None,
                      max_images: int = 100, seed: int = 0, cache_dir: str | os.PathLike[str] | None = None,
-                     progress: bool = False) -> tuple[TaskEmbedding, str]:
+                     progress: bool = False, scored_by: str | None = None) -> tuple[TaskEmbedding, str]:
     """Embed ``query`` for an artifact whose task embeddings have ``identity``; returns ``(embedding, how)``.
 
     ``proxy`` (a spec for :func:`~fennec.proxy.embed.make_proxy`) overrides the artifact's proxy; it must be
     the same proxy, or an image proxy with an ImageNet head when the artifact's proxy is the text proxy.
+    ``scored_by``: the transferability metric that scores candidates on the query's images (a metric
+    fallback), so that what is said about the images stays true when a text proxy places the task.
     """
     if identity is None:
         raise SchemaError("this recommender has no task embeddings; fit it with text-proxy or task embeddings "
@@ -90,11 +92,13 @@ def embed_task_query(identity: Mapping[str, Any] | None, query: TaskInput, *, pr
                           progress=progress)
         return emb, f"{emb.n_items} images through the artifact's proxy"
     if query.has_images:
-        logger.warning("the artifact's proxy is a text proxy: placing %s by its folder names (%s); the images "
-                       "are not used (an image proxy such as efficientnet-lite0 uses them through ImageNet "
-                       "labels)", query.task_id, ", ".join(query.class_names[:5]))
+        used = f"used only by the {scored_by} fallback, to score candidates" if scored_by else "not used"
+        logger.warning("the artifact's proxy is a text proxy: placing %s by its folder names (%s); the images are "
+                       "%s (an image proxy such as efficientnet-lite0 places a task through their ImageNet labels)",
+                       query.task_id, ", ".join(query.class_names[:5]), used)
         emb = embed_input(art_proxy, query, use="names", cache=store)
-        return emb, f"{len(query.class_names)} folder names through the artifact's text proxy (images not used)"
+        used = f"images used only by the {scored_by} fallback" if scored_by else "images not used"
+        return emb, f"{len(query.class_names)} folder names through the artifact's text proxy ({used})"
     emb = embed_input(art_proxy, query, use="names", cache=store)
     return emb, f"{len(query.class_names)} class names through the artifact's text proxy"
 

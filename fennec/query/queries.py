@@ -58,7 +58,8 @@ def run_query(rec, *, task, observed, classnames, images, labels, embedding, can
         place, name, extra = _describe(rec, task=task, classnames=classnames, images=None if probe_only else images,
                                        labels=labels,
                                        embedding=embedding, fallback=fallback, proxy=proxy, max_images=max_images,
-                                       seed=seed, cache_dir=cache_dir, task_id=task_id, progress=progress)
+                                       seed=seed, cache_dir=cache_dir, task_id=task_id, progress=progress,
+                                       scored_by=metric if specs else None)
     if warm is None and rec.history_weight_ < 1.0:
         place = placements.shrink(place, rec.side_profiles(), rec.history_weight_)
     frame = _table(rec, place, name, ids, cs, specs, cold_ids, P, top_k)
@@ -108,8 +109,9 @@ def _table(rec, place, name, ids, cs, specs, cold_ids, P, top_k):
 
 # ---------------------------------------------------------------------------- ways to describe a task
 def _describe(rec, *, task, classnames, images, labels, embedding, fallback, proxy, max_images, seed, cache_dir,
-              task_id, progress):
-    """Placement, task name and extra Ranking fields for every description but observed scores."""
+              task_id, progress, scored_by=None):
+    """Placement, task name and extra Ranking fields for every description but observed scores (``scored_by``:
+    the metric that scores some candidates on the images, if any)."""
     from fennec.proxy.query import embed_task_query, task_input
 
     if task is not None:
@@ -127,7 +129,7 @@ def _describe(rec, *, task, classnames, images, labels, embedding, fallback, pro
         return _proxy_placement(rec, embedding, "a precomputed embedding", fallback, task_id)
     query = task_input(images=images, labels=labels, classnames=classnames, task=task, task_id=task_id)
     emb, how = embed_task_query(rec.proxy_identity, query, proxy=proxy, max_images=max_images, seed=seed,
-                                cache_dir=cache_dir, progress=progress)
+                                cache_dir=cache_dir, progress=progress, scored_by=scored_by)
     return _proxy_placement(rec, emb, how, fallback, task_id or query.task_id)
 
 

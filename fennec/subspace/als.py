@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
+
+if TYPE_CHECKING:  # scipy.sparse is imported by the fit only: loading a fitted subspace does not need it
+    import scipy.sparse as sp
 
 Array = npt.NDArray[np.float64]
 
@@ -77,6 +80,8 @@ def _svd_init(rows, cols, vals, shape, rank, rng) -> tuple[Array, Array]:
     A random start lets ALS wander into slowly converging regions with large, cancelling factors;
     the spectral start is the standard remedy for matrix completion and is deterministic.
     """
+    import scipy.sparse as sp
+
     n, m = shape
     if rank == 0:
         return np.zeros((n, 0)), np.zeros((m, 0))
@@ -117,6 +122,8 @@ def als_fit(
     Returns the factors, the number of iterations run and the final objective. Deterministic given
     ``random_state``.
     """
+    import scipy.sparse as sp
+
     n, m = shape
     rng = np.random.default_rng(random_state)
     b, c = np.zeros(n), np.zeros(m)

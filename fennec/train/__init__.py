@@ -1,8 +1,8 @@
 """Tuning a target model: B-Tuning with ranked teachers, plain fine-tuning, and closing the loop.
 
 >>> from fennec.train import BTuningConfig, btune, finetune          # doctest: +SKIP
->>> res = btune("efficientnet-lite0", "ranking.csv", "data/pets", config=BTuningConfig(epochs=5),
-...             run_dir="runs/pets")                                   # doctest: +SKIP
+>>> res = btune("efficientnet-lite0", "runs/ranking.csv", "runs/animals", config=BTuningConfig(epochs=5),
+...             run_dir="runs/animals-btune")                          # doctest: +SKIP
 >>> res.val_accuracy, res.teachers[0]["weight"]                        # doctest: +SKIP
 
 torch and timm are imported lazily (on the first call), so importing this package is cheap.

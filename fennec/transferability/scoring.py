@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -76,25 +77,35 @@ def score_models(
         raise SchemaError(f"images has {n_images} entries but labels has shape {y.shape}")
     rows = []
     seen: set[str] = set()
-    for spec in specs:
+    for i, spec in enumerate(specs, 1):
+        # one line per model as it starts and ends: the progress that shows where no bar does (a log file)
+        logger.info("[%d/%d] %s: features of %d images", i, len(specs),
+                    spec if isinstance(spec, str) else type(spec).__name__, n_images)
+        start = time.perf_counter()
         res = extract_features(spec, images, batch_size=batch_size, progress=progress,
                                with_probs=needs_probs, cache_dir=cache_dir)
         if res.model_id in seen:
             raise SchemaError(f"model {res.model_id!r} is listed twice")
         seen.add(res.model_id)
-        if key == "nce":
-            value = fn(source_labels=res.probs.argmax(axis=1), target_labels=y)
-        elif key == "leep":
-            value = fn(source_probs=res.probs.astype(np.float64), target_labels=y)
-        else:
-            value = fn(res.features, y)
-        logger.info("%s: %s = %.6g (%d images, %d-d features)", res.model_id, key, value, res.n_images, res.feature_dim)
+        value = _metric_value(key, fn, res, y)
+        logger.info("[%d/%d] %s: %s = %.6g (%d images, %d-d features%s; %.1f s)", i, len(specs), res.model_id, key,
+                    value, res.n_images, res.feature_dim, ", from the cache" if res.from_cache else "",
+                    time.perf_counter() - start)
         rows.append({"model_id": res.model_id, "metric": key, "score": float(value),
                      "n_images": res.n_images, "feature_dim": res.feature_dim})
     table = pd.DataFrame(rows)
     table["rank"] = table["score"].rank(ascending=False, method="min", na_option="bottom").astype(int)
     table = table.sort_values(["rank", "model_id"], kind="stable").reset_index(drop=True)
     return table[SCORE_COLUMNS]
+
+
+def _metric_value(key: str, fn, res, y: np.ndarray) -> float:
+    """The metric ``fn`` of one model's features (NCE and LEEP: its source classifier's outputs)."""
+    if key == "nce":
+        return fn(source_labels=res.probs.argmax(axis=1), target_labels=y)
+    if key == "leep":
+        return fn(source_probs=res.probs.astype(np.float64), target_labels=y)
+    return fn(res.features, y)
 
 
 def load_image_folder(

@@ -68,13 +68,14 @@ class ModelRegistry:
     def __init__(self, frame: pd.DataFrame, *, architectures: Iterable[str] = ()) -> None:
         frame = frame.reset_index(drop=True)
         self.frame = frame
-        self._row = {m: i for i, m in enumerate(frame["model_id"])}
+        ids = frame["model_id"].tolist()  # lists, not Series: a Series is slow to iterate element by element
+        self._row = {m: i for i, m in enumerate(ids)}
         self._alias: dict[str, str] = {}
-        for mid, aliases in zip(frame["model_id"], frame["aliases"], strict=True):
+        for mid, aliases in zip(ids, frame["aliases"].tolist(), strict=True):
             for a in filter(None, str(aliases).split(";")):
                 self._alias.setdefault(a, mid)
-        self._default = {a: m for a, m in zip(frame["default_for"], frame["model_id"], strict=True) if a}
-        self._archs = set(architectures) | set(frame["arch"]) - {""}
+        self._default = {a: m for a, m in zip(frame["default_for"].tolist(), ids, strict=True) if a}
+        self._archs = set(architectures) | set(frame["arch"].tolist()) - {""}
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -263,7 +264,7 @@ def _catalogue_architectures() -> list[str]:
     try:
         import archi2vec
 
-        return list(archi2vec.load_catalogue()[0])
+        return archi2vec.catalogue_names()
     except Exception as exc:  # no catalogue: bare architectures without weights are then unresolved
         logger.info("archi2vec catalogue unavailable (%s)", exc)
         return []

@@ -115,3 +115,56 @@ def test_fallback_needs_images_and_candidates(tmp_path, capsys):
     assert code == 1
     assert err.strip() == ("error: fallback='logme' scores candidates with weights on labelled images: give both "
                            "candidates and images")
+
+
+def test_internal_error_is_one_line_naming_its_type(monkeypatch, capsys):
+    """A bug deep in the library (here a KeyError) ends the run with one line and exit 1; -v shows where."""
+    from fennec.query.recommender import Recommender
+
+    def broken(*args, **kwargs):
+        raise KeyError("model_id")
+
+    monkeypatch.setattr(Recommender, "load", broken)
+    code, out, err = run(["query", "anywhere"], capsys)
+    assert code == 1 and out == ""
+    assert err.strip().splitlines() == ["error: KeyError: 'model_id' (run with -v for the traceback)"]
+    code, _, err = run(["query", "anywhere", "-v"], capsys)  # -v after the verb counts
+    assert code == 1 and "Traceback" in err and err.strip().splitlines()[-1] == "error: KeyError: 'model_id'"
+
+
+def test_verbose_after_the_verb_and_values_that_look_like_it(capsys):
+    code, _, err = run(["query", "/no/such/artifact", "-vv"], capsys)
+    assert code == 1 and "Traceback" in err
+    code, _, err = run(["query", "/no/such/artifact", "--task", "-v"], capsys)  # a value, not the flag
+    assert code == 1 and "Traceback" not in err and err.startswith("error: /no/such/artifact")
+    code, _, err = run(["query", "/no/such/artifact", "--", "-v"], capsys)  # after --: an argument
+    assert code == 2 and "Traceback" not in err
+
+
+def test_version_option_and_formats(capsys):
+    from importlib import metadata
+
+    code, out, _ = run(["--version"], capsys)
+    assert code == 0 and out.strip() == f"fennec {metadata.version('fennec')}"
+    code, out, _ = run(["version", "--format", "csv"], capsys)
+    rows = pd.read_csv(pd.io.common.StringIO(out))
+    assert code == 0 and list(rows.columns) == ["library", "version"] and "numpy" in set(rows["library"])
+
+
+def test_info_formats(tmp_path, capsys):
+    art = tmp_path / "a"
+    assert run(["fit", "logme", "--out", str(art), "--rank", "1", "--l2", "1"], capsys)[0] == 0
+    code, out, _ = run(["info", str(art), "--format", "csv"], capsys)
+    fields = pd.read_csv(pd.io.common.StringIO(out), dtype=str).set_index("field")["value"]
+    assert code == 0 and fields["format"] == "fennec-artifact" and fields["fit.n_components"] == "1"
+    code, out, _ = run(["info", str(art), "--format", "json", "--models"], capsys)
+    doc = json.loads(out)
+    assert code == 0 and len(doc["models"]) == doc["inputs"]["n_models"] and "dtd" in doc["columns"]
+
+
+def test_help_is_not_cut_at_80_columns(monkeypatch, capsys):
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("TERMINAL_WIDTH", raising=False)
+    code, out, _ = run(["query", "--help"], capsys)
+    widths = [len(line) for line in out.splitlines()]
+    assert code == 0 and 80 < max(widths) <= 120

@@ -140,3 +140,21 @@ def test_fit_with_an_embeddings_file_and_foreign_queries(tmp_path, capsys, shipp
     code, _, err = run(["query", str(art2), "--images", str(digits_folder), "--proxy", "text"], capsys)
     assert code == 1 and err.startswith("error: proxy text (text sentence-transformers/all-MiniLM-L6-v2")
     assert "is not the artifact's proxy (timm resnet50@w.pth" in err
+
+
+def test_images_used_by_a_metric_fallback_are_said_to_be(artifact, digits_folder, capsys, cache_env, caplog,
+                                                         monkeypatch):
+    """A text proxy places the task by its folder names; with --fallback logme the images still score the
+    candidates that have weights but no history, and the messages say that, not 'images not used'."""
+    import fennec.transferability.scoring
+
+    def fake_score(models, images, labels, **kw):
+        return pd.DataFrame({"model_id": [models[0]], "score": [0.5]})
+
+    monkeypatch.setattr(fennec.transferability.scoring, "score_models", fake_score)
+    code, out, err = run(["query", str(artifact), "--images", str(digits_folder), "--candidates",
+                          "resnet50,efficientnet-lite0", "--fallback", "logme", "-f", "csv"], capsys)
+    assert code == 0, err
+    assert "(images used only by the logme fallback)" in err and "images not used" not in err
+    assert "the images are used only by the logme fallback, to score candidates" in caplog.text
+    assert "logme" in set(pd.read_csv(io.StringIO(out))["source"])
