@@ -62,7 +62,7 @@ def _register() -> None:
     # Verb modules register their commands on `app` at import time.
     from fennec.cli import _core, _evaluate  # noqa: F401
 
-    for optional in ("_score", "_proxy", "_archi2vec", "_btune", "_bench"):
+    for optional in ("_score", "_proxy", "_archi2vec", "_btune", "_bench", "_campaign"):
         try:
             __import__(f"fennec.cli.{optional}")
         except ModuleNotFoundError as exc:
