@@ -20,7 +20,7 @@ from fennec.errors import SchemaError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CampaignTask", "load_task", "subset_classes"]
+__all__ = ["CampaignTask", "load_task", "subset_classes", "task_input_of"]
 
 
 @dataclass(frozen=True)
@@ -104,3 +104,12 @@ def load_task(task: TaskSpec, budget: Budget, seed: int) -> CampaignTask:
     logger.debug("task %s: %d images (%d classes), %d train / %d held out (seed %d)", task.task_id, len(images),
                  len(names), len(train_idx), len(test_idx), seed)
     return CampaignTask(task.task_id, images, pool_labels, names, train_idx, test_idx)
+
+
+def task_input_of(task: TaskSpec, budget: Budget):
+    """The pool of ``task`` (the budget's images, no split) as a :class:`~fennec.data.inputs.TaskInput`, e.g. for
+    ``fennec embed-tasks --campaign``."""
+    from fennec.data.inputs import TaskInput
+
+    pool = load_task(task, budget, seed=budget.data_seed)
+    return TaskInput(pool.class_names, list(pool.images), pool.labels, task.task_id, f"campaign task {task.task_id}")

@@ -54,7 +54,8 @@ def make_jobs(spec: CampaignSpec) -> list[Job]:
     rounds: list[list[Job]] = []
     for model in spec.models:
         for task in spec.tasks:
-            pair = [_job(model, task, recipe, seed, spec.budget) for seed in spec.seeds for recipe in spec.recipes]
+            pair = [_job(model, task, recipe, seed, spec.budget) for seed in spec.seeds for recipe in spec.recipes
+                    if recipe.applies_to(task.task_id)]
             for k, job in enumerate(pair):
                 if k == len(rounds):
                     rounds.append([])

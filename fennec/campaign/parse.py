@@ -63,11 +63,12 @@ def parse_spec(data: Mapping[str, Any], *, where: str = "<spec>", base: str | os
     retries = data.get("max_retries", 2)
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise SchemaError(f"{where}: max_retries: an integer >= 0; got {retries!r}")
+    models = parse_models(data.get("models"), where, base, registry)
+    tasks = parse_tasks(data.get("tasks"), where, base)
     return CampaignSpec(
         name=name.strip(), out=_resolve(base, out), seeds=tuple(seeds), max_retries=retries,
         budget=_budget(data.get("budget", {}), where), resources=_resources(data.get("resources", {}), where),
-        models=parse_models(data.get("models"), where, base, registry),
-        tasks=parse_tasks(data.get("tasks"), where, base), recipes=parse_recipes(data.get("recipes"), where),
+        models=models, tasks=tasks, recipes=parse_recipes(data.get("recipes"), where, [t.task_id for t in tasks]),
         path=where)
 
 

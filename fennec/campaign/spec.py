@@ -105,11 +105,17 @@ class TaskSpec:
 @dataclass(frozen=True)
 class RecipeSpec:
     """One recipe: ``kind`` (``linear_probe``, ``finetune``, ``metric:<name>`` or ``py:MODULE:FUNCTION``),
-    its ``label`` (the history's ``source`` column) and parameters."""
+    its ``label`` (the history's ``source`` column), parameters, and the tasks it runs on."""
 
     kind: str
     label: str
     params: Mapping[str, Any] = field(default_factory=dict)
+    tasks: tuple[str, ...] | None = None  # task ids (or fnmatch patterns) the recipe runs on; None: all
+
+    def applies_to(self, task_id: str) -> bool:
+        from fnmatch import fnmatchcase
+
+        return self.tasks is None or any(fnmatchcase(task_id, p) for p in self.tasks)
 
     @property
     def writes_history(self) -> bool:
@@ -117,7 +123,8 @@ class RecipeSpec:
         return not self.kind.startswith("metric:")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "label": self.label, "params": dict(self.params)}
+        return {"kind": self.kind, "label": self.label, "params": dict(self.params),
+                "tasks": list(self.tasks) if self.tasks is not None else None}
 
 
 @dataclass(frozen=True)

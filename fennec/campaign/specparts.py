@@ -169,9 +169,10 @@ def _subsets(raw: Any, at: str, task_id: str, kind: str, source: str) -> list[Ta
 
 
 # ----------------------------------------------------------------------------------------------- recipes
-def parse_recipes(raw: Any, where: str) -> tuple[RecipeSpec, ...]:
+def parse_recipes(raw: Any, where: str, task_ids: list[str] | None = None) -> tuple[RecipeSpec, ...]:
     """``linear_probe``, ``finetune``, ``metric:<name>`` or ``py:MODULE:FUNCTION``, as strings or tables
-    ``{kind = ..., label = ..., <params>}``."""
+    ``{kind = ..., label = ..., tasks = [...], <params>}`` (``tasks``: ids or fnmatch patterns of the tasks
+    the recipe runs on; each must match one of ``task_ids``)."""
     out: list[RecipeSpec] = []
     for i, entry in enumerate(_entries(raw, "recipes", where)):
         at = f"{where}: recipes[{i}]"
@@ -180,15 +181,29 @@ def parse_recipes(raw: Any, where: str) -> tuple[RecipeSpec, ...]:
         if not isinstance(entry, Mapping) or not isinstance(entry.get("kind"), str):
             raise SchemaError(f"{at}: a recipe name or a table with kind = ...; got {entry!r}")
         kind = entry["kind"].strip()
-        params = {k: v for k, v in entry.items() if k not in ("kind", "label")}
+        params = {k: v for k, v in entry.items() if k not in ("kind", "label", "tasks")}
         _check_recipe(kind, params, at)
+        tasks = _recipe_tasks(entry.get("tasks"), at, task_ids)
         label = entry.get("label", kind.replace(":", "_"))
         if not isinstance(label, str) or safe_name(label) != label:
             raise SchemaError(f"{at}.label: letters, digits and ._+- ; got {label!r}")
         if any(r.label == label for r in out):
             raise SchemaError(f"{at}.label: recipe label {label!r} is used twice (give each a label = ...)")
-        out.append(RecipeSpec(kind=kind, label=label, params=params))
+        out.append(RecipeSpec(kind=kind, label=label, params=params, tasks=tasks))
     return tuple(out)
+
+
+def _recipe_tasks(raw: Any, at: str, task_ids: list[str] | None) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not raw or not all(isinstance(p, str) and p for p in raw):
+        raise SchemaError(f"{at}.tasks: a non-empty list of task ids or patterns; got {raw!r}")
+    from fnmatch import fnmatchcase
+
+    for pattern in raw:
+        if task_ids is not None and not any(fnmatchcase(t, pattern) for t in task_ids):
+            raise SchemaError(f"{at}.tasks: {pattern!r} matches no task; tasks: {', '.join(task_ids)}")
+    return tuple(raw)
 
 
 def _check_recipe(kind: str, params: dict[str, Any], at: str) -> None:

@@ -37,6 +37,9 @@ def score(
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Feature cache directory.")] = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")] = True,
+    ray: Annotated[bool, typer.Option("--ray", help="Score the models as Ray tasks (pip install \"fennec[ray]\").")] = False,
+    address: Annotated[str | None, typer.Option(
+        "--address", help="With --ray: the cluster to join (default $RAY_ADDRESS, else a local one).")] = None,
 ) -> None:
     """Rank models by a transferability metric on labelled images (no history needed)."""
     from tqdm.contrib.logging import logging_redirect_tqdm
@@ -57,7 +60,7 @@ def score(
         probe, labels = task.images, task.labels
     with logging_redirect_tqdm():
         table = score_models(specs, probe, labels, metric=metric, batch_size=batch_size,
-                             progress=progress, cache_dir=cache_dir)
+                             progress=progress, cache_dir=cache_dir, ray=ray, address=address)
     if fmt is OutputFormat.csv:
         typer.echo(table.to_csv(index=False), nl=False)
     elif fmt is OutputFormat.json:
