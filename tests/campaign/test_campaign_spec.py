@@ -106,3 +106,14 @@ def test_cli_errors_are_one_line_with_exit_1_and_usage_exit_2(tmp_path):
     missing = subprocess.run([sys.executable, "-m", "fennec", "campaign", "status", str(tmp_path / "none.toml")],
                              capture_output=True, text=True)
     assert missing.returncode == 1 and "campaign spec not found" in missing.stderr
+
+
+def test_a_recipe_runs_on_the_tasks_it_names(tmp_path, make_spec):
+    spec = load_spec(make_spec(tmp_path, 'recipes = ["linear_probe", {kind = "metric:logme", '
+                                         'tasks = ["*_5cls_*"]}]\n'))
+    p = plan(spec)
+    logme = p.frame[p.frame["recipe"] == "metric_logme"]
+    assert len(p.jobs) == 8 + 4 and set(logme["task_id"]) == {"sklearn_digits_5cls_s0k0"}
+    path = make_spec(tmp_path, 'recipes = [{kind = "linear_probe", tasks = ["mnist"]}]\n', name="none")
+    with pytest.raises(SchemaError, match=r"recipes\[0\].tasks: 'mnist' matches no task"):
+        load_spec(path)
