@@ -16,13 +16,21 @@ def _import_ray():
     try:
         import ray
     except ImportError as exc:
-        raise Archi2VecError('--ray needs Ray, which is not installed: pip install "ray>=2.9" '
-                             '(or "fennec[ray]")') from exc
+        raise Archi2VecError(
+            '--ray needs Ray, which is not installed: pip install "ray>=2.9" (or "fennec[ray]")'
+        ) from exc
     return ray
 
 
-def map_unordered(fn: Callable[[Any, Any], Any], items: Iterable[Any], *, shared: Any = None, ray: bool = False,
-                  address: str | None = None, max_retries: int = 2) -> Iterator[tuple[int, Any]]:
+def map_unordered(
+    fn: Callable[[Any, Any], Any],
+    items: Iterable[Any],
+    *,
+    shared: Any = None,
+    ray: bool = False,
+    address: str | None = None,
+    max_retries: int = 2,
+) -> Iterator[tuple[int, Any]]:
     """Yield ``(index, fn(item, shared))`` for every item, in completion order on Ray (a local cluster
     unless ``address`` or ``$RAY_ADDRESS`` names one; a killed worker's item is retried ``max_retries``
     times), in order here. ``fn`` is expected to catch its own errors; an item whose Ray worker kept dying

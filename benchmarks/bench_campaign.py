@@ -69,7 +69,9 @@ def run(spec, runner: str, workers: int | None, out: Path) -> tuple[float, float
         if runner == "ray":
             import_ray().shutdown()
     if report.n_failed:
-        raise SystemExit(f"{runner}: {report.n_failed} job(s) failed: {report.outcomes['error'].iloc[0]}")
+        raise SystemExit(
+            f"{runner}: {report.n_failed} job(s) failed: {report.outcomes['error'].iloc[0]}"
+        )
     return start, wall, report.n_done
 
 
@@ -86,23 +88,34 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench_campaign_") as tmp:
         path = Path(tmp) / "bench.toml"
-        path.write_text(textwrap.dedent(SPEC.format(seeds=list(range(args.seeds)), images=args.images)))
+        path.write_text(
+            textwrap.dedent(SPEC.format(seeds=list(range(args.seeds)), images=args.images))
+        )
         spec = load_spec(path)
         n = len(plan(spec).jobs)
-        print(f"campaign: {len(spec.models)} models x {len(spec.tasks)} tasks x {len(spec.recipes)} recipes x "
-              f"{len(spec.seeds)} seeds = {n} jobs ({args.images} images per task, 48 px, 1 thread per job)")
+        print(
+            f"campaign: {len(spec.models)} models x {len(spec.tasks)} tasks x {len(spec.recipes)} recipes x "
+            f"{len(spec.seeds)} seeds = {n} jobs ({args.images} images per task, 48 px, 1 thread per job)"
+        )
         results = {}
-        for label, runner, workers in (("in-process", "local", None), ("ray, 1 worker", "ray", 1),
-                                       ("ray, 2 workers", "ray", 2)):
-            start, wall, done = run(spec, runner, workers, Path(tmp) / label.replace(" ", "_").replace(",", ""))
+        for label, runner, workers in (
+            ("in-process", "local", None),
+            ("ray, 1 worker", "ray", 1),
+            ("ray, 2 workers", "ray", 2),
+        ):
+            start, wall, done = run(
+                spec, runner, workers, Path(tmp) / label.replace(" ", "_").replace(",", "")
+            )
             assert done == n, (label, done, n)
             results[label] = wall
             extra = f" (+ {start:.1f} s to start the cluster)" if runner == "ray" else ""
             print(f"  {label:<15} {wall:7.1f} s  {wall / n * 1000:7.0f} ms/job{extra}")
         local, one, two = results["in-process"], results["ray, 1 worker"], results["ray, 2 workers"]
         print(f"speed-up of 2 workers over 1: {one / two:.2f}x (ideal 2x on 2 free cores)")
-        print(f"per-job overhead of Ray (1 worker) over in-process: {(one - local) / n * 1000:.0f} ms "
-              f"({(one / local - 1) * 100:+.0f} %)")
+        print(
+            f"per-job overhead of Ray (1 worker) over in-process: {(one - local) / n * 1000:.0f} ms "
+            f"({(one / local - 1) * 100:+.0f} %)"
+        )
 
 
 if __name__ == "__main__":

@@ -42,26 +42,53 @@ def main() -> None:
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     image, text = args.work / "tasks_lite0.safetensors", args.work / "tasks_text.safetensors"
-    fennec("embed-tasks", "--campaign", args.spec, "--proxy", "efficientnet-lite0", "--use", "images",
-           "--max-images", args.max_images, "--out", image)
-    fennec("embed-tasks", "--campaign", args.spec, "--proxy", "text", "--use", "names", "--out", text)
+    fennec(
+        "embed-tasks",
+        "--campaign",
+        args.spec,
+        "--proxy",
+        "efficientnet-lite0",
+        "--use",
+        "images",
+        "--max-images",
+        args.max_images,
+        "--out",
+        image,
+    )
+    fennec(
+        "embed-tasks", "--campaign", args.spec, "--proxy", "text", "--use", "names", "--out", text
+    )
     res = {}
     for name, emb in (("image", image), ("text", text)):
         out = args.work / f"evaluate_{name}.csv"
-        fennec("evaluate", args.history, "--protocol", "loto,proxy", "--task-embeddings", emb, "--out", out,
-               "--format", "csv")
+        fennec(
+            "evaluate",
+            args.history,
+            "--protocol",
+            "loto,proxy",
+            "--task-embeddings",
+            emb,
+            "--out",
+            out,
+            "--format",
+            "csv",
+        )
         res[name] = pd.read_csv(out)
     img, txt = res["image"], res["text"]
-    table = pd.DataFrame({
-        "image proxy (lite0)": tau(img, "proxy:all", "fennec"),
-        "text proxy (MiniLM)": tau(txt, "proxy:all", "fennec"),
-        "history prior": tau(img, "loto:all", "history_prior"),
-        "ImageNet top-1 (3 pretrained)": tau(img, "loto", "imagenet_top1"),
-        "random": tau(img, "loto:all", "random"),
-    })
+    table = pd.DataFrame(
+        {
+            "image proxy (lite0)": tau(img, "proxy:all", "fennec"),
+            "text proxy (MiniLM)": tau(txt, "proxy:all", "fennec"),
+            "history prior": tau(img, "loto:all", "history_prior"),
+            "ImageNet top-1 (3 pretrained)": tau(img, "loto", "imagenet_top1"),
+            "random": tau(img, "loto:all", "random"),
+        }
+    )
     table["nearest task (image emb.)"] = nearest_task_tau(args.history, image)
     table.loc["mean"] = table.mean(numeric_only=True)
-    print(f"\nleave-one-task-out Kendall tau per task, {args.history.name} (6 models; top-1 on the 3 with one)\n")
+    print(
+        f"\nleave-one-task-out Kendall tau per task, {args.history.name} (6 models; top-1 on the 3 with one)\n"
+    )
     print(markdown(table))
 
 
@@ -80,14 +107,18 @@ def nearest_task_tau(history: Path, embeddings: Path) -> pd.Series:
     v = v / np.linalg.norm(v, axis=1, keepdims=True)
     sim = v @ v.T
     np.fill_diagonal(sim, -np.inf)
-    return pd.Series({t: kendalltau(Y[:, int(np.argmax(sim[j]))], Y[:, j])[0] for j, t in enumerate(tasks)})
+    return pd.Series(
+        {t: kendalltau(Y[:, int(np.argmax(sim[j]))], Y[:, j])[0] for j, t in enumerate(tasks)}
+    )
 
 
 def markdown(table: pd.DataFrame) -> str:
     head = "| task | " + " | ".join(table.columns) + " |"
     rule = "|---|" + "---:|" * len(table.columns)
-    body = ["| " + " | ".join([str(i)] + ["" if pd.isna(v) else f"{v:.3f}" for v in row]) + " |"
-            for i, row in zip(table.index, table.to_numpy(), strict=True)]
+    body = [
+        "| " + " | ".join([str(i)] + ["" if pd.isna(v) else f"{v:.3f}" for v in row]) + " |"
+        for i, row in zip(table.index, table.to_numpy(), strict=True)
+    ]
     return "\n".join([head, rule, *body])
 
 

@@ -24,5 +24,17 @@ from fennec.campaign.runners import RunReport as RunReport
 from fennec.campaign.runners import run_campaign as run_campaign
 from fennec.campaign.spec import CampaignSpec as CampaignSpec
 
-__all__ = ["CampaignSpec", "CampaignStatus", "Job", "Outcome", "Plan", "RunReport", "load_spec", "map_jobs",
-           "parse_spec", "plan", "run_campaign", "status_of"]
+__all__ = [
+    "CampaignSpec",
+    "CampaignStatus",
+    "Job",
+    "Outcome",
+    "Plan",
+    "RunReport",
+    "load_spec",
+    "map_jobs",
+    "parse_spec",
+    "plan",
+    "run_campaign",
+    "status_of",
+]

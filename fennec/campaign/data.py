@@ -48,7 +48,9 @@ def subset_classes(n_classes: int, classes: int, seed: int, index: int) -> list[
     """The ``index``-th class subset of size ``classes`` drawn with ``seed`` (distinct subsets for distinct
     indices, as long as there are enough of them)."""
     if classes >= n_classes:
-        raise SchemaError(f"a subset of {classes} classes needs a task with more; this one has {n_classes}")
+        raise SchemaError(
+            f"a subset of {classes} classes needs a task with more; this one has {n_classes}"
+        )
     rng = np.random.default_rng([int(seed), 0xC1A55])
     seen: list[tuple[int, ...]] = []
     for _ in range(1000):
@@ -57,7 +59,9 @@ def subset_classes(n_classes: int, classes: int, seed: int, index: int) -> list[
             seen.append(pick)
         if len(seen) > index:
             return list(seen[index])
-    raise SchemaError(f"cannot draw {index + 1} distinct subsets of {classes} of {n_classes} classes")
+    raise SchemaError(
+        f"cannot draw {index + 1} distinct subsets of {classes} of {n_classes} classes"
+    )
 
 
 @lru_cache(maxsize=16)
@@ -68,7 +72,11 @@ def _base(kind: str, source: str) -> tuple[object, np.ndarray, tuple[str, ...]]:
 
         task = load_example_task(source)
         images = task.images
-        return (lambda idx: [np.asarray(images[i]) for i in idx]), task.labels, tuple(task.class_names)
+        return (
+            (lambda idx: [np.asarray(images[i]) for i in idx]),
+            task.labels,
+            tuple(task.class_names),
+        )
     from fennec.data.inputs import TaskInput
 
     ti = TaskInput.from_folder(source) if kind == "folder" else TaskInput.from_csv(source)
@@ -101,8 +109,15 @@ def load_task(task: TaskSpec, budget: Budget, seed: int) -> CampaignTask:
         raise SchemaError(f"task {task.task_id}: fewer than 2 classes have images")
     train_idx, test_idx = stratified_split(pool_labels, budget.test_fraction, seed=seed)
     images = loader(index[pick])
-    logger.debug("task %s: %d images (%d classes), %d train / %d held out (seed %d)", task.task_id, len(images),
-                 len(names), len(train_idx), len(test_idx), seed)
+    logger.debug(
+        "task %s: %d images (%d classes), %d train / %d held out (seed %d)",
+        task.task_id,
+        len(images),
+        len(names),
+        len(train_idx),
+        len(test_idx),
+        seed,
+    )
     return CampaignTask(task.task_id, images, pool_labels, names, train_idx, test_idx)
 
 
@@ -112,4 +127,10 @@ def task_input_of(task: TaskSpec, budget: Budget):
     from fennec.data.inputs import TaskInput
 
     pool = load_task(task, budget, seed=budget.data_seed)
-    return TaskInput(pool.class_names, list(pool.images), pool.labels, task.task_id, f"campaign task {task.task_id}")
+    return TaskInput(
+        pool.class_names,
+        list(pool.images),
+        pool.labels,
+        task.task_id,
+        f"campaign task {task.task_id}",
+    )

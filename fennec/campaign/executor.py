@@ -55,13 +55,24 @@ def import_ray():
     try:
         import ray
     except ImportError as exc:
-        raise MissingPackageError(f"the Ray runner needs Ray, which is not installed: {RAY_INSTALL}") from exc
+        raise MissingPackageError(
+            f"the Ray runner needs Ray, which is not installed: {RAY_INSTALL}"
+        ) from exc
     return ray
 
 
-def map_jobs(fn: Callable[..., Any], items: Iterable[Any], *, shared: Any = None, ray: bool = False,
-             address: str | None = None, workers: int | None = None, num_cpus: float = 1.0,
-             num_gpus: float = 0.0, max_retries: int = 2) -> Iterator[Outcome]:
+def map_jobs(
+    fn: Callable[..., Any],
+    items: Iterable[Any],
+    *,
+    shared: Any = None,
+    ray: bool = False,
+    address: str | None = None,
+    workers: int | None = None,
+    num_cpus: float = 1.0,
+    num_gpus: float = 0.0,
+    max_retries: int = 2,
+) -> Iterator[Outcome]:
     """Call ``fn(item, shared)`` (``fn(item)`` when ``shared`` is None) for every item; yield outcomes.
 
     ``shared`` is sent once (a Ray object) rather than with every item. ``workers``: CPUs of a local Ray
@@ -72,8 +83,16 @@ def map_jobs(fn: Callable[..., Any], items: Iterable[Any], *, shared: Any = None
     if not ray:
         yield from _local(fn, items, shared)
         return
-    yield from _ray(fn, items, shared, address=address, workers=workers, num_cpus=num_cpus, num_gpus=num_gpus,
-                    max_retries=max_retries)
+    yield from _ray(
+        fn,
+        items,
+        shared,
+        address=address,
+        workers=workers,
+        num_cpus=num_cpus,
+        num_gpus=num_gpus,
+        max_retries=max_retries,
+    )
 
 
 def _call(fn: Callable[..., Any], item: Any, shared: Any) -> Any:
@@ -97,8 +116,11 @@ def start_ray(*, address: str | None = None, workers: int | None = None) -> bool
     ray = import_ray()
     if ray.is_initialized():
         return False
-    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
-                               "logging_level": logging.WARNING}
+    options: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "logging_level": logging.WARNING,
+    }
     if address or os.environ.get("RAY_ADDRESS"):
         ray.init(address=address, **options)
     else:

@@ -51,15 +51,33 @@ class PoolFeatures:
     from_cache: bool
 
 
-def features_path(out: Path, model: ModelSpec, task: TaskSpec, budget: Budget, *, with_probs: bool) -> Path:
-    key = stable_hash({"format": FEATURES_FORMAT, "model": model.key(), "task": task.key(), "images": budget.images,
-                       "data_seed": budget.data_seed, "image_size": budget.image_size, "probs": with_probs})
+def features_path(
+    out: Path, model: ModelSpec, task: TaskSpec, budget: Budget, *, with_probs: bool
+) -> Path:
+    key = stable_hash(
+        {
+            "format": FEATURES_FORMAT,
+            "model": model.key(),
+            "task": task.key(),
+            "images": budget.images,
+            "data_seed": budget.data_seed,
+            "image_size": budget.image_size,
+            "probs": with_probs,
+        }
+    )
     size = budget.image_size or "native"
     return out / "features" / f"{safe_name(model.model_id)}--{task.task_id}--{size}-{key}.npz"
 
 
-def pool_features(out: Path, model: ModelSpec, task_spec: TaskSpec, task: CampaignTask, budget: Budget, *,
-                  with_probs: bool = False) -> PoolFeatures:
+def pool_features(
+    out: Path,
+    model: ModelSpec,
+    task_spec: TaskSpec,
+    task: CampaignTask,
+    budget: Budget,
+    *,
+    with_probs: bool = False,
+) -> PoolFeatures:
     """The features of ``task``'s pool under ``model``: from the cache, or extracted and cached."""
     path = features_path(out, model, task_spec, budget, with_probs=with_probs)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -70,17 +88,34 @@ def pool_features(out: Path, model: ModelSpec, task_spec: TaskSpec, task: Campai
         from fennec.backbone.features import extract_features
 
         cfg = {"input_size": budget.image_size} if budget.image_size else None
-        res = extract_features(build_model(model), task.images, progress=False, with_probs=with_probs,
-                               data_config=cfg)
-        arrays = {"features": res.features, "labels": task.labels,
-                  "meta": np.array(json.dumps({"model": model.to_dict(), "task": task_spec.to_dict(),
-                                               "data_config": res.data_config}, sort_keys=True))}
+        res = extract_features(
+            build_model(model), task.images, progress=False, with_probs=with_probs, data_config=cfg
+        )
+        arrays = {
+            "features": res.features,
+            "labels": task.labels,
+            "meta": np.array(
+                json.dumps(
+                    {
+                        "model": model.to_dict(),
+                        "task": task_spec.to_dict(),
+                        "data_config": res.data_config,
+                    },
+                    sort_keys=True,
+                )
+            ),
+        }
         if with_probs:
             arrays["probs"] = res.probs
         with atomic_path(path) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
-        logger.info("features of %s on %s: %s, cached in %s", model.model_id, task_spec.task_id,
-                    res.features.shape, path.name)
+        logger.info(
+            "features of %s on %s: %s, cached in %s",
+            model.model_id,
+            task_spec.task_id,
+            res.features.shape,
+            path.name,
+        )
         return PoolFeatures(res.features, res.probs, False)
 
 
@@ -92,9 +127,16 @@ def _read(path: Path, n: int, with_probs: bool) -> PoolFeatures | None:
             feats = np.asarray(npz["features"], dtype=np.float32)
             probs = np.asarray(npz["probs"], dtype=np.float32) if with_probs else None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        logger.warning("ignoring unreadable features %s (%s); recomputing", path, type(exc).__name__)
+        logger.warning(
+            "ignoring unreadable features %s (%s); recomputing", path, type(exc).__name__
+        )
         return None
     if feats.ndim != 2 or feats.shape[0] != n or not np.isfinite(feats).all():
-        logger.warning("ignoring features %s: shape %s does not fit %d images; recomputing", path, feats.shape, n)
+        logger.warning(
+            "ignoring features %s: shape %s does not fit %d images; recomputing",
+            path,
+            feats.shape,
+            n,
+        )
         return None
     return PoolFeatures(feats, probs, True)

@@ -27,8 +27,14 @@ def recipe_hash(recipe: RecipeSpec, budget: Budget) -> str:
     keys = _DATA_KEYS + (("epochs", "batch_size") if recipe.kind == "finetune" else ())
     if recipe.kind.startswith("py:"):
         keys = tuple(k for k in budget.to_dict() if k != "threads")
-    return stable_hash({"kind": recipe.kind, "params": dict(recipe.params),
-                        "budget": {k: getattr(budget, k) for k in keys}}, n=12)
+    return stable_hash(
+        {
+            "kind": recipe.kind,
+            "params": dict(recipe.params),
+            "budget": {k: getattr(budget, k) for k in keys},
+        },
+        n=12,
+    )
 
 
 @dataclass(frozen=True)
@@ -44,8 +50,13 @@ class Job:
     recipe_hash: str
 
     def describe(self) -> dict[str, Any]:
-        return {"job_id": self.job_id, "model_id": self.model.model_id, "task_id": self.task.task_id,
-                "recipe": self.recipe.label, "seed": self.seed}
+        return {
+            "job_id": self.job_id,
+            "model_id": self.model.model_id,
+            "task_id": self.task.task_id,
+            "recipe": self.recipe.label,
+            "seed": self.seed,
+        }
 
 
 def make_jobs(spec: CampaignSpec) -> list[Job]:
@@ -54,8 +65,12 @@ def make_jobs(spec: CampaignSpec) -> list[Job]:
     rounds: list[list[Job]] = []
     for model in spec.models:
         for task in spec.tasks:
-            pair = [_job(model, task, recipe, seed, spec.budget) for seed in spec.seeds for recipe in spec.recipes
-                    if recipe.applies_to(task.task_id)]
+            pair = [
+                _job(model, task, recipe, seed, spec.budget)
+                for seed in spec.seeds
+                for recipe in spec.recipes
+                if recipe.applies_to(task.task_id)
+            ]
             for k, job in enumerate(pair):
                 if k == len(rounds):
                     rounds.append([])
@@ -67,7 +82,9 @@ def make_jobs(spec: CampaignSpec) -> list[Job]:
             from fennec.errors import SchemaError
 
             other = seen[j.job_id].describe()
-            raise SchemaError(f"{spec.path}: two entries make the same job ({other} and {j.describe()})")
+            raise SchemaError(
+                f"{spec.path}: two entries make the same job ({other} and {j.describe()})"
+            )
         seen[j.job_id] = j
     return jobs
 
@@ -103,6 +120,11 @@ def plan(spec: CampaignSpec) -> Plan:
 
     jobs = make_jobs(spec)
     done, failed = done_job_ids(spec.out), failed_job_ids(spec.out)
-    rows = [{**j.describe(), "state": "done" if j.job_id in done else "failed" if j.job_id in failed
-             else "pending"} for j in jobs]
+    rows = [
+        {
+            **j.describe(),
+            "state": "done" if j.job_id in done else "failed" if j.job_id in failed else "pending",
+        }
+        for j in jobs
+    ]
     return Plan(spec, tuple(jobs), pd.DataFrame(rows, columns=JOB_COLUMNS))

@@ -26,4 +26,6 @@ def versions() -> str:
     from fennec.artifacts import library_versions
 
     lib = library_versions()
-    return json.dumps({k: lib.get(k, "absent") for k in _LIBRARIES}, sort_keys=True, separators=(",", ":"))
+    return json.dumps(
+        {k: lib.get(k, "absent") for k in _LIBRARIES}, sort_keys=True, separators=(",", ":")
+    )

@@ -58,10 +58,14 @@ class ModelHandle:
 
     def features(self, *, with_probs: bool = False) -> PoolFeatures:
         """Pre-logits features of the task's whole pool (shared by recipes and seeds through the cache)."""
-        return pool_features(self.out, self.spec, self.task_spec, self.task, self.budget, with_probs=with_probs)
+        return pool_features(
+            self.out, self.spec, self.task_spec, self.task, self.budget, with_probs=with_probs
+        )
 
 
-def linear_probe(model: ModelHandle, task: CampaignTask, params: dict[str, Any], seed: int) -> dict[str, Any]:
+def linear_probe(
+    model: ModelHandle, task: CampaignTask, params: dict[str, Any], seed: int
+) -> dict[str, Any]:
     """Logistic regression on frozen, standardised features; held-out top-1 (%)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -69,30 +73,57 @@ def linear_probe(model: ModelHandle, task: CampaignTask, params: dict[str, Any],
     x = model.features().features.astype(np.float64)
     tr, te = task.train_idx, task.test_idx
     scaler = StandardScaler().fit(x[tr])
-    clf = LogisticRegression(C=float(params.get("C", 1.0)), max_iter=int(params.get("max_iter", 1000)),
-                             random_state=seed)
+    clf = LogisticRegression(
+        C=float(params.get("C", 1.0)), max_iter=int(params.get("max_iter", 1000)), random_state=seed
+    )
     clf.fit(scaler.transform(x[tr]), task.labels[tr])
     acc = float((clf.predict(scaler.transform(x[te])) == task.labels[te]).mean())
-    return {"score": 100.0 * acc, "metric": "top1", "n_train": len(tr), "n_test": len(te),
-            "feature_dim": int(x.shape[1])}
+    return {
+        "score": 100.0 * acc,
+        "metric": "top1",
+        "n_train": len(tr),
+        "n_test": len(te),
+        "feature_dim": int(x.shape[1]),
+    }
 
 
-def finetune_recipe(model: ModelHandle, task: CampaignTask, params: dict[str, Any], seed: int) -> dict[str, Any]:
+def finetune_recipe(
+    model: ModelHandle, task: CampaignTask, params: dict[str, Any], seed: int
+) -> dict[str, Any]:
     """A short fine-tune (``budget.epochs``) of the whole network; held-out top-1 (%) after the last epoch."""
     from fennec.train import BTuningConfig, finetune
 
     budget = params["budget"]
-    config = BTuningConfig(**{k: v for k, v in params.items() if k != "budget"}, epochs=budget["epochs"],
-                           batch_size=budget["batch_size"], image_size=budget["image_size"], seed=seed,
-                           num_threads=budget["threads"])
+    config = BTuningConfig(
+        **{k: v for k, v in params.items() if k != "budget"},
+        epochs=budget["epochs"],
+        batch_size=budget["batch_size"],
+        image_size=budget["image_size"],
+        seed=seed,
+        num_threads=budget["threads"],
+    )
     train, test = task.part("train"), task.part("test")
-    res = finetune(model.build(), (*train, task.class_names), val_data=(*test, task.class_names), config=config,
-                   progress=False, task_id=task.task_id)
-    return {"score": 100.0 * res.final_val_accuracy, "metric": "top1", "n_train": res.n_train,
-            "n_test": res.n_val, "epochs": res.epochs_run, "train_s": round(res.wall_time_s, 3)}
+    res = finetune(
+        model.build(),
+        (*train, task.class_names),
+        val_data=(*test, task.class_names),
+        config=config,
+        progress=False,
+        task_id=task.task_id,
+    )
+    return {
+        "score": 100.0 * res.final_val_accuracy,
+        "metric": "top1",
+        "n_train": res.n_train,
+        "n_test": res.n_val,
+        "epochs": res.epochs_run,
+        "train_s": round(res.wall_time_s, 3),
+    }
 
 
-def metric_recipe(model: ModelHandle, task: CampaignTask, params: dict[str, Any], seed: int) -> dict[str, Any]:
+def metric_recipe(
+    model: ModelHandle, task: CampaignTask, params: dict[str, Any], seed: int
+) -> dict[str, Any]:
     """A transferability metric of the training split's features (``params["metric"]``)."""
     from fennec.transferability import SOURCE_METRICS, get_metric
 
@@ -103,11 +134,18 @@ def metric_recipe(model: ModelHandle, task: CampaignTask, params: dict[str, Any]
     if name == "nce":
         value = SOURCE_METRICS["nce"](source_labels=pf.probs[tr].argmax(axis=1), target_labels=y)
     elif name == "leep":
-        value = SOURCE_METRICS["leep"](source_probs=pf.probs[tr].astype(np.float64), target_labels=y)
+        value = SOURCE_METRICS["leep"](
+            source_probs=pf.probs[tr].astype(np.float64), target_labels=y
+        )
     else:
         value = get_metric(name)(pf.features[tr], y)
-    return {"score": float(value), "metric": name, "n_train": len(tr), "n_test": 0,
-            "feature_dim": int(pf.features.shape[1])}
+    return {
+        "score": float(value),
+        "metric": name,
+        "n_train": len(tr),
+        "n_test": 0,
+        "feature_dim": int(pf.features.shape[1]),
+    }
 
 
 _BUILTIN: dict[str, Recipe] = {"linear_probe": linear_probe, "finetune": finetune_recipe}
@@ -125,6 +163,8 @@ def recipe_function(recipe: RecipeSpec) -> tuple[Recipe, dict[str, Any]]:
         try:
             fn = getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError) as exc:
-            raise SchemaError(f"recipe {kind}: cannot import {name} from {module} ({exc})") from None
+            raise SchemaError(
+                f"recipe {kind}: cannot import {name} from {module} ({exc})"
+            ) from None
         return fn, dict(recipe.params)
     raise SchemaError(f"unknown recipe {kind!r}")

@@ -34,9 +34,20 @@ from fennec.outputs import atomic_path, path_lock
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CAMPAIGN_FORMAT", "CampaignStatus", "append_records", "done_job_ids", "export_history",
-           "failed_job_ids", "history_paths", "prepare_out", "read_results", "status_of", "write_failure",
-           "write_result"]
+__all__ = [
+    "CAMPAIGN_FORMAT",
+    "CampaignStatus",
+    "append_records",
+    "done_job_ids",
+    "export_history",
+    "failed_job_ids",
+    "history_paths",
+    "prepare_out",
+    "read_results",
+    "status_of",
+    "write_failure",
+    "write_result",
+]
 
 CAMPAIGN_FORMAT = "fennec-campaign"
 MARKER = "campaign.json"
@@ -50,24 +61,41 @@ def prepare_out(out: str | os.PathLike[str], name: str, spec_path: str) -> Path:
     out = Path(out)
     marker = out / MARKER
     if out.exists() and not out.is_dir():
-        raise ArtifactError(f"{out}: exists and is not a folder; choose another out = ... (or --out)")
+        raise ArtifactError(
+            f"{out}: exists and is not a folder; choose another out = ... (or --out)"
+        )
     if marker.is_file():
         try:
             meta = json.loads(marker.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ArtifactError(f"{marker}: unreadable campaign marker ({exc})") from None
         if meta.get("format") != CAMPAIGN_FORMAT or meta.get("name") != name:
-            raise ArtifactError(f"{out}: holds campaign {meta.get('name')!r}, not {name!r}; choose another out")
+            raise ArtifactError(
+                f"{out}: holds campaign {meta.get('name')!r}, not {name!r}; choose another out"
+            )
         return out
     if out.is_dir() and any(out.iterdir()):
-        raise ArtifactError(f"{out}: exists, is not empty and is not a Fennec campaign folder (no {MARKER}); "
-                            "choose another out = ... (or --out)")
+        raise ArtifactError(
+            f"{out}: exists, is not empty and is not a Fennec campaign folder (no {MARKER}); "
+            "choose another out = ... (or --out)"
+        )
     out.mkdir(parents=True, exist_ok=True)
     from fennec.campaign.provenance import now_utc
 
     with atomic_path(marker) as tmp:
-        tmp.write_text(json.dumps({"format": CAMPAIGN_FORMAT, "name": name, "spec": spec_path,
-                                   "created_utc": now_utc()}, indent=1) + "\n", encoding="utf-8")
+        tmp.write_text(
+            json.dumps(
+                {
+                    "format": CAMPAIGN_FORMAT,
+                    "name": name,
+                    "spec": spec_path,
+                    "created_utc": now_utc(),
+                },
+                indent=1,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
     return out
 
 
@@ -94,7 +122,9 @@ def read_results(out: str | os.PathLike[str]) -> pd.DataFrame:
             if "job_id" not in df.columns:
                 raise SchemaError(f"{path}: no job_id column; not a campaign results file")
             frames.append(df.assign(file=str(path.relative_to(out))))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["job_id", "file"])
+    return (
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["job_id", "file"])
+    )
 
 
 def done_job_ids(out: str | os.PathLike[str]) -> set[str]:
@@ -106,8 +136,13 @@ def failed_job_ids(out: str | os.PathLike[str]) -> set[str]:
     return set(df["job_id"]) if len(df) else set()
 
 
-def append_records(path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]], *,
-                   key: str = "job_id", replace: bool = False) -> pd.DataFrame:
+def append_records(
+    path: str | os.PathLike[str],
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    key: str = "job_id",
+    replace: bool = False,
+) -> pd.DataFrame:
     """Append rows to a CSV under its lock, rewriting it atomically; a row whose ``key`` is in the file
     already replaces it with ``replace``, else is refused."""
     path = Path(path)
@@ -148,16 +183,23 @@ def export_history(plan, label: str) -> pd.DataFrame:
     ``model_id, task_id, score, metric, source, campaign``, sorted like the shipped histories."""
     labels = [r.label for r in plan.spec.recipes if r.writes_history]
     if label not in labels:
-        raise SchemaError(f"{plan.spec.path}: no accuracy recipe labelled {label!r}; these write histories: "
-                          f"{', '.join(labels) or 'none'}")
+        raise SchemaError(
+            f"{plan.spec.path}: no accuracy recipe labelled {label!r}; these write histories: "
+            f"{', '.join(labels) or 'none'}"
+        )
     df = _read(Path(plan.spec.out) / HISTORIES / f"{label}.csv")
     ids = {j.job_id for j in plan.jobs}
     df = df[df["job_id"].isin(ids)] if len(df) else df
     if df.empty:
-        raise SchemaError(f"{plan.spec.out}: no finished {label} job yet (fennec campaign run first)")
+        raise SchemaError(
+            f"{plan.spec.out}: no finished {label} job yet (fennec campaign run first)"
+        )
     df = df.assign(score=pd.to_numeric(df["score"]))
-    out = (df.groupby(["model_id", "task_id", "metric"], as_index=False)["score"].mean()
-           .assign(source=label, campaign=plan.spec.name))
+    out = (
+        df.groupby(["model_id", "task_id", "metric"], as_index=False)["score"]
+        .mean()
+        .assign(source=label, campaign=plan.spec.name)
+    )
     cols = ["model_id", "task_id", "score", "metric", "source", "campaign"]
     return out[cols].sort_values(["task_id", "model_id"], kind="stable").reset_index(drop=True)
 
@@ -181,10 +223,20 @@ class CampaignStatus:
 def status_of(plan) -> CampaignStatus:
     """The status of a :class:`~fennec.campaign.jobs.Plan`."""
     frame = plan.frame
-    by = (frame.groupby(["recipe", "state"]).size().unstack(fill_value=0)
-          .reindex(columns=["done", "failed", "pending"], fill_value=0))
+    by = (
+        frame.groupby(["recipe", "state"])
+        .size()
+        .unstack(fill_value=0)
+        .reindex(columns=["done", "failed", "pending"], fill_value=0)
+    )
     by = by.reindex([r.label for r in plan.spec.recipes]).fillna(0).astype(int).reset_index()
     fails = _read(Path(plan.spec.out) / FAILURES)
     failed_ids = set(frame.loc[frame["state"] == "failed", "job_id"])
-    fails = fails[fails["job_id"].isin(failed_ids)] if len(fails) else pd.DataFrame(columns=["job_id", "error"])
-    return CampaignStatus(plan.spec.name, Path(plan.spec.out), frame, by, fails.reset_index(drop=True))
+    fails = (
+        fails[fails["job_id"].isin(failed_ids)]
+        if len(fails)
+        else pd.DataFrame(columns=["job_id", "error"])
+    )
+    return CampaignStatus(
+        plan.spec.name, Path(plan.spec.out), frame, by, fails.reset_index(drop=True)
+    )

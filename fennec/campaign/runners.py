@@ -31,7 +31,18 @@ logger = logging.getLogger(__name__)
 __all__ = ["RUNNERS", "RunReport", "execute_job", "run_campaign"]
 
 RUNNERS = ("local", "ray")
-OUTCOME_COLUMNS = ["job_id", "model_id", "task_id", "recipe", "seed", "state", "score", "metric", "wall_s", "error"]
+OUTCOME_COLUMNS = [
+    "job_id",
+    "model_id",
+    "task_id",
+    "recipe",
+    "seed",
+    "state",
+    "score",
+    "metric",
+    "wall_s",
+    "error",
+]
 
 
 @contextlib.contextmanager
@@ -62,12 +73,23 @@ def execute_job(job: Job, out: str) -> dict[str, Any]:
         raise SchemaError(f"recipe {job.recipe.kind} returned no finite score ({result!r:.200})")
     extra = {k: v for k, v in result.items() if k not in ("score", "metric")}
     return {
-        "model_id": job.model.model_id, "task_id": job.task.task_id, "score": round(float(score), 6),
-        "metric": str(result.get("metric", "top1")), "source": job.recipe.label, "campaign": "",
-        "job_id": job.job_id, "recipe": job.recipe.kind, "recipe_hash": job.recipe_hash, "seed": job.seed,
-        "model": job.model.name, "n_train": extra.pop("n_train", ""), "n_test": extra.pop("n_test", ""),
+        "model_id": job.model.model_id,
+        "task_id": job.task.task_id,
+        "score": round(float(score), 6),
+        "metric": str(result.get("metric", "top1")),
+        "source": job.recipe.label,
+        "campaign": "",
+        "job_id": job.job_id,
+        "recipe": job.recipe.kind,
+        "recipe_hash": job.recipe_hash,
+        "seed": job.seed,
+        "model": job.model.name,
+        "n_train": extra.pop("n_train", ""),
+        "n_test": extra.pop("n_test", ""),
         "extra": ";".join(f"{k}={v}" for k, v in sorted(extra.items())),
-        "wall_s": round(time.perf_counter() - t0, 3), "host": host(), "versions": versions(),
+        "wall_s": round(time.perf_counter() - t0, 3),
+        "host": host(),
+        "versions": versions(),
         "finished_utc": now_utc(),
     }
 
@@ -93,8 +115,15 @@ class RunReport:
         return int((self.outcomes["state"] == "failed").sum())
 
 
-def run_campaign(spec: CampaignSpec, *, runner: str = "local", address: str | None = None,
-                 workers: int | None = None, retry_failed: bool = False, progress: bool = True) -> RunReport:
+def run_campaign(
+    spec: CampaignSpec,
+    *,
+    runner: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
+    retry_failed: bool = False,
+    progress: bool = True,
+) -> RunReport:
     """Run the jobs of ``spec`` not done yet; see the module docstring."""
     from tqdm.auto import tqdm
 
@@ -108,16 +137,30 @@ def run_campaign(spec: CampaignSpec, *, runner: str = "local", address: str | No
     out = prepare_out(spec.out, spec.name, spec.path)
     p = plan(spec)
     todo = p.pending(retry_failed=retry_failed)
-    logger.info("campaign %s: %d jobs, %d to run (%s)", spec.name, len(p.jobs), len(todo), p.counts())
+    logger.info(
+        "campaign %s: %d jobs, %d to run (%s)", spec.name, len(p.jobs), len(todo), p.counts()
+    )
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
     started = bool(todo) and runner == "ray" and start_ray(address=address, workers=workers)
     try:
-        outcomes = map_jobs(execute_job, todo, shared=str(out), ray=runner == "ray", address=address,
-                            workers=workers, num_cpus=spec.resources.num_cpus, num_gpus=spec.resources.num_gpus,
-                            max_retries=spec.max_retries)
-        with tqdm(total=len(todo), desc=f"campaign {spec.name}", unit="job",
-                  disable=None if progress else True) as bar:
+        outcomes = map_jobs(
+            execute_job,
+            todo,
+            shared=str(out),
+            ray=runner == "ray",
+            address=address,
+            workers=workers,
+            num_cpus=spec.resources.num_cpus,
+            num_gpus=spec.resources.num_gpus,
+            max_retries=spec.max_retries,
+        )
+        with tqdm(
+            total=len(todo),
+            desc=f"campaign {spec.name}",
+            unit="job",
+            disable=None if progress else True,
+        ) as bar:
             for o in outcomes:
                 rows.append(_record(spec, out, todo[o.index], o))
                 bar.update(1)
@@ -126,7 +169,15 @@ def run_campaign(spec: CampaignSpec, *, runner: str = "local", address: str | No
         if started:
             import_ray().shutdown()
     frame = pd.DataFrame(rows, columns=OUTCOME_COLUMNS)
-    return RunReport(spec.name, out, runner, len(p.jobs), len(p.jobs) - len(todo), frame, time.perf_counter() - t0)
+    return RunReport(
+        spec.name,
+        out,
+        runner,
+        len(p.jobs),
+        len(p.jobs) - len(todo),
+        frame,
+        time.perf_counter() - t0,
+    )
 
 
 def _record(spec: CampaignSpec, out: Path, job: Job, outcome: Outcome) -> dict[str, Any]:
@@ -143,11 +194,38 @@ def _record(spec: CampaignSpec, out: Path, job: Job, outcome: Outcome) -> dict[s
         except SchemaError as exc:  # e.g. a score outside its metric's range: the job failed
             outcome = Outcome(outcome.index, error=f"SchemaError: {' '.join(str(exc).split())}")
         else:
-            return {**base, "state": "done", "score": row["score"], "metric": row["metric"],
-                    "wall_s": row["wall_s"], "error": ""}
-    logger.warning("job %s (%s on %s, %s, seed %d) failed: %s", job.job_id, job.model.model_id, job.task.task_id,
-                   job.recipe.label, job.seed, outcome.error)
-    write_failure(out, {**base, "recipe_kind": job.recipe.kind, "error": outcome.error, "campaign": spec.name,
-                        "finished_utc": now_utc()})
-    return {**base, "state": "failed", "score": float("nan"), "metric": "", "wall_s": float("nan"),
-            "error": outcome.error}
+            return {
+                **base,
+                "state": "done",
+                "score": row["score"],
+                "metric": row["metric"],
+                "wall_s": row["wall_s"],
+                "error": "",
+            }
+    logger.warning(
+        "job %s (%s on %s, %s, seed %d) failed: %s",
+        job.job_id,
+        job.model.model_id,
+        job.task.task_id,
+        job.recipe.label,
+        job.seed,
+        outcome.error,
+    )
+    write_failure(
+        out,
+        {
+            **base,
+            "recipe_kind": job.recipe.kind,
+            "error": outcome.error,
+            "campaign": spec.name,
+            "finished_utc": now_utc(),
+        },
+    )
+    return {
+        **base,
+        "state": "failed",
+        "score": float("nan"),
+        "metric": "",
+        "wall_s": float("nan"),
+        "error": outcome.error,
+    }

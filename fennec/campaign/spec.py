@@ -41,12 +41,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BUDGET_DEFAULTS", "Budget", "CampaignSpec", "ModelSpec", "RecipeSpec", "Resources", "TaskSpec",
-           "safe_name", "stable_hash"]
+__all__ = [
+    "BUDGET_DEFAULTS",
+    "Budget",
+    "CampaignSpec",
+    "ModelSpec",
+    "RecipeSpec",
+    "Resources",
+    "TaskSpec",
+    "safe_name",
+    "stable_hash",
+]
 
 ACCURACY_RECIPES = ("linear_probe", "finetune")
-BUDGET_DEFAULTS: dict[str, Any] = {"images": 500, "test_fraction": 0.3, "image_size": None, "epochs": 1,
-                                    "batch_size": 32, "threads": 1, "data_seed": 0}
+BUDGET_DEFAULTS: dict[str, Any] = {
+    "images": 500,
+    "test_fraction": 0.3,
+    "image_size": None,
+    "epochs": 1,
+    "batch_size": 32,
+    "threads": 1,
+    "data_seed": 0,
+}
 _SAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
 
@@ -74,12 +90,22 @@ class ModelSpec:
     weights_sha256: str = ""
 
     def key(self) -> dict[str, Any]:
-        return {"load": self.load, "pretrained": self.pretrained, "args": dict(self.args),
-                "weights": self.weights_sha256}
+        return {
+            "load": self.load,
+            "pretrained": self.pretrained,
+            "args": dict(self.args),
+            "weights": self.weights_sha256,
+        }
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "model_id": self.model_id, "load": self.load, "pretrained": self.pretrained,
-                "args": dict(self.args), "weights_sha256": self.weights_sha256}
+        return {
+            "name": self.name,
+            "model_id": self.model_id,
+            "load": self.load,
+            "pretrained": self.pretrained,
+            "args": dict(self.args),
+            "weights_sha256": self.weights_sha256,
+        }
 
 
 @dataclass(frozen=True)
@@ -95,8 +121,13 @@ class TaskSpec:
     subset_index: int = 0
 
     def key(self) -> dict[str, Any]:
-        return {"kind": self.kind, "source": self.source, "classes": self.classes, "subset_seed": self.subset_seed,
-                "subset_index": self.subset_index}
+        return {
+            "kind": self.kind,
+            "source": self.source,
+            "classes": self.classes,
+            "subset_seed": self.subset_seed,
+            "subset_index": self.subset_index,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return {"task_id": self.task_id, **self.key()}
@@ -110,7 +141,9 @@ class RecipeSpec:
     kind: str
     label: str
     params: Mapping[str, Any] = field(default_factory=dict)
-    tasks: tuple[str, ...] | None = None  # task ids (or fnmatch patterns) the recipe runs on; None: all
+    tasks: tuple[str, ...] | None = (
+        None  # task ids (or fnmatch patterns) the recipe runs on; None: all
+    )
 
     def applies_to(self, task_id: str) -> bool:
         from fnmatch import fnmatchcase
@@ -123,8 +156,12 @@ class RecipeSpec:
         return not self.kind.startswith("metric:")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "label": self.label, "params": dict(self.params),
-                "tasks": list(self.tasks) if self.tasks is not None else None}
+        return {
+            "kind": self.kind,
+            "label": self.label,
+            "params": dict(self.params),
+            "tasks": list(self.tasks) if self.tasks is not None else None,
+        }
 
 
 @dataclass(frozen=True)

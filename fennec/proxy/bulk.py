@@ -48,14 +48,28 @@ def embed_one(task: BulkTask, settings: dict[str, Any]) -> np.ndarray:
         query = task_input_of(*task.campaign)
     else:
         query = task_input(images=task.path, task_id=task.task_id)
-    emb = embed_input(_proxy(settings["proxy"]), query, use=settings["use"], max_images=settings["max_images"],
-                      seed=settings["seed"], cache=EmbeddingCache(settings["cache"]))
+    emb = embed_input(
+        _proxy(settings["proxy"]),
+        query,
+        use=settings["use"],
+        max_images=settings["max_images"],
+        seed=settings["seed"],
+        cache=EmbeddingCache(settings["cache"]),
+    )
     return np.asarray(emb.vector)
 
 
-def embed_many(tasks: Sequence[BulkTask], settings: dict[str, Any], *, done: dict[str, np.ndarray],
-               save: Callable[[dict[str, np.ndarray]], None], ray: bool = False, address: str | None = None,
-               workers: int | None = None, progress: bool = True) -> dict[str, np.ndarray]:
+def embed_many(
+    tasks: Sequence[BulkTask],
+    settings: dict[str, Any],
+    *,
+    done: dict[str, np.ndarray],
+    save: Callable[[dict[str, np.ndarray]], None],
+    ray: bool = False,
+    address: str | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict[str, np.ndarray]:
     """Embed the tasks not in ``done``; ``save(vectors)`` (``done`` and the new ones) after each. A failing
     task is an error naming it (after the others finished and were saved)."""
     from tqdm.auto import tqdm
@@ -64,15 +78,21 @@ def embed_many(tasks: Sequence[BulkTask], settings: dict[str, Any], *, done: dic
 
     vectors = dict(done)
     todo = [t for t in tasks if t.task_id not in vectors]
+    order = list(done) + [t.task_id for t in todo]  # the file's order does not depend on completion order
+
+    def ordered() -> dict[str, np.ndarray]:
+        return {k: vectors[k] for k in order if k in vectors}
+
     failed: list[str] = []
     outcomes = map_jobs(embed_one, todo, shared=settings, ray=ray, address=address, workers=workers)
-    for o in tqdm(outcomes, total=len(todo), desc="tasks", unit="task", disable=None if progress else True):
+    for o in tqdm(
+        outcomes, total=len(todo), desc="tasks", unit="task", disable=None if progress else True
+    ):
         if not o.ok:
             failed.append(f"{todo[o.index].task_id}: {o.error}")
             continue
         vectors[todo[o.index].task_id] = o.value
-        save(vectors)
+        save(ordered())
     if failed:
         raise FennecError(f"{len(failed)} task(s) could not be embedded; first: {failed[0]}")
-    return vectors
-
+    return ordered()

@@ -43,7 +43,7 @@ def write_spec(folder: Path, body: str, *, name: str = "tiny", images: int = 40)
     out = "out-{name}"
     seeds = [0, 1]
     '''
-    tail = f'''
+    tail = f"""
     [budget]
     images = {images}
     image_size = 32
@@ -58,8 +58,10 @@ def write_spec(folder: Path, body: str, *, name: str = "tiny", images: int = 40)
     [[tasks]]
     example = "sklearn_digits"
     subsets = {{classes = 5, count = 1, seed = 0}}
-    '''
-    path.write_text(textwrap.dedent(head) + textwrap.dedent(body) + textwrap.dedent(tail), encoding="utf-8")
+    """
+    path.write_text(
+        textwrap.dedent(head) + textwrap.dedent(body) + textwrap.dedent(tail), encoding="utf-8"
+    )
     return path
 
 

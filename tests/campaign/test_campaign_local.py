@@ -27,7 +27,16 @@ def test_local_run_resume_and_history(tmp_path, make_spec):
     assert sorted(results["job_id"]) == sorted(j.job_id for j in plan(spec).jobs)
     hist = pd.read_csv(spec.out / "histories" / "linear_probe.csv")
     assert len(hist) == 8 and hist["score"].between(0, 100).all()
-    for col in ("job_id", "recipe_hash", "seed", "versions", "wall_s", "host", "campaign", "source"):
+    for col in (
+        "job_id",
+        "recipe_hash",
+        "seed",
+        "versions",
+        "wall_s",
+        "host",
+        "campaign",
+        "source",
+    ):
         assert col in hist.columns and (hist[col].astype(str) != "").all()
     assert set(hist["source"]) == {"linear_probe"} and set(hist["campaign"]) == {"tiny"}
     scores = pd.read_csv(spec.out / "scores.csv")
@@ -45,8 +54,13 @@ def test_local_run_resume_and_history(tmp_path, make_spec):
 
 
 def test_failing_job_is_recorded_not_dropped(tmp_path, make_spec, faults):
-    spec = load_spec(make_spec(tmp_path, 'recipes = ["metric:logme", {kind = "py:campaign_faults:always_fails", '
-                                         'label = "bad"}]\n'))
+    spec = load_spec(
+        make_spec(
+            tmp_path,
+            'recipes = ["metric:logme", {kind = "py:campaign_faults:always_fails", '
+            'label = "bad"}]\n',
+        )
+    )
     report = run_campaign(spec, progress=False)
     assert (report.n_done, report.n_failed) == (8, 8)
     fails = pd.read_csv(spec.out / "failures.csv")
@@ -54,30 +68,45 @@ def test_failing_job_is_recorded_not_dropped(tmp_path, make_spec, faults):
     st = status_of(plan(spec))
     assert st.counts() == {"done": 8, "failed": 8, "pending": 0}
     assert st.by_recipe.set_index("recipe").loc["bad", "failed"] == 8
-    assert len(run_campaign(spec, progress=False).outcomes) == 0  # failed jobs wait for --retry-failed
+    assert (
+        len(run_campaign(spec, progress=False).outcomes) == 0
+    )  # failed jobs wait for --retry-failed
     retried = run_campaign(spec, retry_failed=True, progress=False)
-    assert retried.n_failed == 8 and len(pd.read_csv(spec.out / "failures.csv")) == 8  # once per job
+    assert (
+        retried.n_failed == 8 and len(pd.read_csv(spec.out / "failures.csv")) == 8
+    )  # once per job
 
 
 def test_cli_run_status_export(tmp_path, make_spec):
     path = make_spec(tmp_path, RECIPES)
     fennec = [sys.executable, "-m", "fennec", "campaign"]
-    run = subprocess.run([*fennec, "run", str(path), "--runner", "local", "--no-progress"], capture_output=True,
-                         text=True)
+    run = subprocess.run(
+        [*fennec, "run", str(path), "--runner", "local", "--no-progress"],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     assert "16 jobs: 16 done, 0 failed, 0 pending" in run.stderr
-    status = subprocess.run([*fennec, "status", str(path), "-f", "csv"], capture_output=True, text=True)
+    status = subprocess.run(
+        [*fennec, "status", str(path), "-f", "csv"], capture_output=True, text=True
+    )
     assert status.returncode == 0
     assert status.stdout.splitlines()[1:] == ["linear_probe,8,0,0", "metric_logme,8,0,0"]
     out = tmp_path / "lp.csv"
-    export = subprocess.run([*fennec, "export", str(path), "--recipe", "linear_probe", "--to", str(out)],
-                            capture_output=True, text=True)
+    export = subprocess.run(
+        [*fennec, "export", str(path), "--recipe", "linear_probe", "--to", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert export.returncode == 0, export.stderr
     frame = pd.read_csv(out)
     assert list(frame.columns) == ["model_id", "task_id", "score", "metric", "source", "campaign"]
     assert len(frame) == 4
-    bad = subprocess.run([*fennec, "export", str(path), "--recipe", "metric_logme", "--to", str(out)],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [*fennec, "export", str(path), "--recipe", "metric_logme", "--to", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 1 and "no accuracy recipe labelled 'metric_logme'" in bad.stderr
 
 
@@ -128,8 +157,22 @@ def test_embed_tasks_of_a_campaign_cli(tmp_path, make_spec):
 
     path = make_spec(tmp_path, RECIPES)
     out = tmp_path / "emb.safetensors"
-    cmd = [sys.executable, "-m", "fennec", "embed-tasks", "--campaign", str(path), "--proxy", "timm:test_vit",
-           "--max-images", "20", "--cache", str(tmp_path / "cache"), "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fennec",
+        "embed-tasks",
+        "--campaign",
+        str(path),
+        "--proxy",
+        "timm:test_vit",
+        "--max-images",
+        "20",
+        "--cache",
+        str(tmp_path / "cache"),
+        "--out",
+        str(out),
+    ]
     run = subprocess.run(cmd, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     emb = TaskEmbeddings.load(out)
