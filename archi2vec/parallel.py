@@ -46,7 +46,7 @@ def map_unordered(
         if address or os.environ.get("RAY_ADDRESS"):
             rt.init(address=address, include_dashboard=False, log_to_driver=False)
         else:
-            rt.init(include_dashboard=False, log_to_driver=False)
+            rt.init(address="local", include_dashboard=False, log_to_driver=False)
     try:
         remote = rt.remote(max_retries=max_retries)(fn)
         ref = rt.put(shared)

@@ -123,8 +123,8 @@ def start_ray(*, address: str | None = None, workers: int | None = None) -> bool
     }
     if address or os.environ.get("RAY_ADDRESS"):
         ray.init(address=address, **options)
-    else:
-        ray.init(num_cpus=workers, **options)
+    else:  # "local": a new cluster even where a stopped one left its address file behind
+        ray.init(address="local", num_cpus=workers, **options)
     logger.info("Ray: %s CPU(s) in the cluster", ray.cluster_resources().get("CPU"))
     return True
 
