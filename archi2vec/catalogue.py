@@ -13,24 +13,23 @@ The directory defaults to ``<repo>/data/archi2vec``; set ``ARCHI2VEC_CATALOGUE``
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as _dt
 import difflib
 import gc
 import json
 import logging
 import os
-import signal
-import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
+from archi2vec.encoding import encode_one
+from archi2vec.parallel import map_unordered
 from archi2vec.versions import environment
 
 if TYPE_CHECKING:
@@ -238,62 +237,6 @@ def nearest(
 # ----------------------------------------------------------------------------------------- build
 
 
-@contextlib.contextmanager
-def _time_limit(seconds: float | None) -> Iterator[None]:
-    """Raise ``TimeoutError`` after ``seconds`` (POSIX main thread only; otherwise no limit)."""
-    usable = (
-        seconds
-        and hasattr(signal, "SIGALRM")
-        and threading.current_thread() is threading.main_thread()
-    )
-    if not usable:
-        yield
-        return
-
-    def _raise(signum: int, frame: Any) -> None:
-        raise TimeoutError(f"timed out after {seconds:g} s")
-
-    previous = signal.signal(signal.SIGALRM, _raise)
-    signal.setitimer(signal.ITIMER_REAL, float(seconds))
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def _encode_record(name: str, encoder: Archi2Vec, timeout_s: float | None) -> dict[str, Any]:
-    from archi2vec.graph import to_networkx
-    from archi2vec.trace import trace_model
-
-    start = time.perf_counter()
-    try:
-        with _time_limit(timeout_s):
-            trace = trace_model(name)
-            graph = to_networkx(trace)
-            vec = encoder.transform_one(graph)
-        return {
-            "name": name,
-            "ok": True,
-            "kind": trace.kind,
-            "device": trace.device,
-            "n_nodes": graph.number_of_nodes(),
-            "n_edges": graph.number_of_edges(),
-            "seconds": round(time.perf_counter() - start, 4),
-            "trace_error": trace.error,
-            "vector": base64.b64encode(vec.astype("<f4").tobytes()).decode("ascii"),
-        }
-    except Exception as exc:  # one bad architecture must not stop the build
-        message = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-        logger.warning("%s: failed (%s)", name, message)
-        return {
-            "name": name,
-            "ok": False,
-            "error": message,
-            "seconds": round(time.perf_counter() - start, 4),
-        }
-
-
 def _read_progress(file: Path, config: dict) -> dict[str, dict]:
     if not file.is_file():
         return {}
@@ -327,13 +270,17 @@ def build_catalogue(
     resume: bool = True,
     retry_failed: bool = False,
     progress: bool = True,
+    ray: bool = False,
+    address: str | None = None,
 ) -> dict[str, Any]:
     """Encode architectures (default: every ``timm.list_models()`` name) and write the catalogue.
 
     Each architecture is appended to ``<out_dir>/.cache/progress.jsonl`` as soon as it is done, so a
     killed build resumes where it stopped (``resume=True``; records from another config are set aside).
     Failures (exceptions, or more than ``timeout_s`` seconds) are logged and listed in the manifest;
-    ``retry_failed`` tries them again. Returns the manifest that was written.
+    ``retry_failed`` tries them again. With ``ray`` the architectures are encoded as Ray tasks (a local
+    cluster unless ``address`` or ``$RAY_ADDRESS`` names one); records are written here as they finish.
+    Returns the manifest that was written.
     """
     from tqdm.auto import tqdm
 
@@ -366,10 +313,15 @@ def build_catalogue(
     with progress_file.open("a", encoding="utf-8") as fh:
         if new_file:
             fh.write(json.dumps({"config": config, "environment": environment()}) + "\n")
-        bar = tqdm(todo, desc="archi2vec", unit="arch", disable=None if progress else True)
-        for i, name in enumerate(bar):
+        records = map_unordered(encode_one, todo, shared={"config": config, "timeout_s": timeout_s}, ray=ray,
+                                address=address)
+        bar = tqdm(records, total=len(todo), desc="archi2vec", unit="arch", disable=None if progress else True)
+        for i, (k, record) in enumerate(bar):
+            name = todo[k]
             bar.set_postfix_str(name[:40], refresh=False)
-            record = _encode_record(name, encoder, timeout_s)
+            if isinstance(record, BaseException):
+                record = {"name": name, "ok": False, "error": " ".join(f"{type(record).__name__}: {record}".split())[:300],
+                          "seconds": 0.0}
             done[name] = record
             fh.write(json.dumps(record) + "\n")
             fh.flush()

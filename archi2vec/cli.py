@@ -255,6 +255,9 @@ def build_catalogue_cmd(
         bool, typer.Option("--retry-failed/--skip-failed", help="Retry failed architectures.")
     ] = False,
     threads: Annotated[int, typer.Option(help="torch threads.")] = 1,
+    ray: Annotated[bool, typer.Option("--ray", help="Encode as Ray tasks (pip install ray).")] = False,
+    address: Annotated[str | None, typer.Option(
+        "--address", help="With --ray: the cluster to join (default $RAY_ADDRESS, else a local one).")] = None,
 ) -> None:
     """Encode every timm architecture (resumable) and write catalogue.npz + manifest.json."""
     from tqdm.contrib.logging import logging_redirect_tqdm
@@ -269,7 +272,8 @@ def build_catalogue_cmd(
     names = timm.list_models(filter_) if filter_ else None
     with logging_redirect_tqdm():
         manifest = build_catalogue(
-            names, out_dir=out_dir, timeout_s=timeout, resume=not fresh, retry_failed=retry_failed
+            names, out_dir=out_dir, timeout_s=timeout, resume=not fresh, retry_failed=retry_failed,
+            ray=ray, address=address,
         )
     typer.echo(
         f"encoded {manifest['n_encoded']} of {manifest['n_requested']} architectures "

@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PACKAGED_MODELS", "WeightsError", "hub_file", "load_efficientnet_lite", "read_state_dict",
-           "resolve_model", "state_dict_sha256"]
+__all__ = ["PACKAGED_MODELS", "WeightsError", "create_random", "hub_file", "load_efficientnet_lite",
+           "read_state_dict", "resolve_model", "state_dict_sha256"]
 
 RANDOM_INIT_SEED = 0
 #: Model ids served from registry packages: id -> (variant, package, module, class).
@@ -185,7 +185,7 @@ def check_timm_name(name: str) -> None:
         raise UnknownIdError(f"unknown timm model {name!r}{hint}")
 
 
-def _create(name: str, **kwargs) -> torch.nn.Module:
+def create_random(name: str, **kwargs) -> torch.nn.Module:
     """timm model with random weights drawn from a fixed seed (so the cache key is meaningful)."""
     timm = import_timm()
     import torch
@@ -202,7 +202,7 @@ def load_into(name: str, state: Mapping[str, torch.Tensor], *, source: str) -> t
     timm = import_timm()
     import torch
 
-    base = _create(name)
+    base = create_random(name)
     overlay: dict[str, Any] = {"state_dict": dict(state)}
     kwargs = {}
     head = _head_classes(base, state)
@@ -278,7 +278,7 @@ def load_efficientnet_lite(variant: int, pretrained: bool = True) -> torch.nn.Mo
     if variant not in (0, 1, 2):
         raise SchemaError(f"EfficientNet-Lite variant must be 0, 1 or 2; got {variant!r}")
     package = PACKAGED_MODELS[f"efficientnet-lite{variant}"][1]
-    model = _create(f"tf_efficientnet_lite{variant}")
+    model = create_random(f"tf_efficientnet_lite{variant}")
     if pretrained:
         path = packaged_weights_path(variant)
         load_in_order(model, read_state_dict(path), source=f"{package} ({Path(path).name})")
@@ -345,7 +345,7 @@ def resolve_model(
         hint = f"name a pretrained tag (e.g. {tags[0]}, fetched through the Hugging Face cache) or " if tags else ""
         logger.warning("model %r has random weights (pretrained=False); %sgive name@weights for real ones",
                        spec, hint)
-        net = _create(spec)
+        net = create_random(spec)
         return net, spec, (f"timm:{spec}:random-init-seed{RANDOM_INIT_SEED}:timm{timm.__version__}:"
                            f"torch{torch.__version__}")
     path = Path(weights)

@@ -46,9 +46,9 @@ _STATE = {"verbose": 0}
 _VERB_MODULES = {
     "fit": "_core", "query": "_core", "info": "_core", "histories": "_core", "version": "_core",
     "evaluate": "_evaluate", "score": "_score", "embed-tasks": "_proxy", "btune": "_btune", "history": "_btune",
-    "export-benchmark": "_bench", "plot": "_bench",
+    "export-benchmark": "_bench", "plot": "_bench", "campaign": "_campaign",
 }
-_OPTIONAL = ("_score", "_proxy", "_archi2vec", "_btune", "_bench")
+_OPTIONAL = ("_score", "_proxy", "_archi2vec", "_btune", "_bench", "_campaign")
 
 
 def _show_version(value: bool) -> None:

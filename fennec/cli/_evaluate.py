@@ -32,6 +32,8 @@ def evaluate(
                                    "export-benchmark) and its stored splits, instead of data/."),
     histories: str = typer.Option(None, "--histories", help="With --benchmark: comma-separated history names."),
     markdown: Path = typer.Option(None, "--markdown", help="Also write the summary as markdown tables to this file."),
+    task_embeddings: Path = typer.Option(None, "--task-embeddings", help="Task embeddings (fennec embed-tasks) "
+                                         "placing the held-out task of --protocol proxy (default: the text proxy)."),
 ) -> None:
     """Evaluate Fennec beside the baselines, per task then averaged, through Recommender.query."""
     from fennec.evaluation import EvalConfig, summarize
@@ -56,7 +58,13 @@ def evaluate(
             raise SchemaError("--histories applies to --benchmark only")
         from fennec.cli._core import load_histories
 
-        results = evaluate_shipped(load_histories(history or "sfda", metric), config=cfg, union=union)
+        emb = None
+        if task_embeddings is not None:
+            from fennec.proxy import TaskEmbeddings
+
+            emb = TaskEmbeddings.load(task_embeddings)
+        results = evaluate_shipped(load_histories(history or "sfda", metric), config=cfg, union=union,
+                                   task_embeddings=emb)
     summary = summarize_benchmark(results) if "history" in results.columns else summarize(results)
     if out is not None:
         from fennec.artifacts import atomic_path

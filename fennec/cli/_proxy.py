@@ -32,21 +32,33 @@ def embed_tasks(
     cache: Annotated[Path | None, typer.Option(
         "--cache", help="Embedding cache folder (default ~/.cache/fennec/embeddings).")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Recompute tasks already in --out.")] = False,
+    campaign: Annotated[Path | None, typer.Option(
+        "--campaign", help="Also embed every task of this campaign spec (its image pools).")] = None,
+    ray: Annotated[bool, typer.Option("--ray", help="Fan the tasks out as Ray tasks (pip install "
+                                      "\"fennec[ray]\").")] = False,
+    address: Annotated[str | None, typer.Option(
+        "--address", help="With --ray: the cluster to join (default $RAY_ADDRESS, else a local one).")] = None,
 ) -> None:
     """Embed many tasks once (cached per task; rerunning resumes where it stopped)."""
-    from tqdm.auto import tqdm
-
-    from fennec.proxy import EmbeddingCache, TaskEmbeddings, embed_input, identity_key, make_proxy
-    from fennec.proxy.query import task_input
+    from fennec.proxy import TaskEmbeddings, identity_key, make_proxy
+    from fennec.proxy.bulk import BulkTask, embed_many
 
     paths = list(tasks or [])
     if root is not None:
         if not root.is_dir():
             raise FileNotFoundError(2, "--root folder not found", str(root))
         paths += sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not paths:
-        raise SchemaError("embed-tasks: give task folders or --root DIR")
-    names = [p.stem if p.suffix.lower() == ".csv" else p.name for p in paths]
+    items = [BulkTask(p.stem if p.suffix.lower() == ".csv" else p.name, path=str(p)) for p in paths]
+    if campaign is not None:
+        from fennec.campaign import load_spec
+
+        spec = load_spec(campaign)
+        items += [BulkTask(t.task_id, campaign=(t, spec.budget)) for t in spec.tasks]
+    if not items:
+        raise SchemaError("embed-tasks: give task folders, --root DIR or --campaign SPEC")
+    if address is not None and not ray:
+        raise typer.BadParameter("--address applies to --ray")
+    names = [t.task_id for t in items]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise SchemaError(f"embed-tasks: two tasks share the id(s) {', '.join(dup)} (task id = folder name)")
@@ -57,15 +69,14 @@ def embed_tasks(
         if prev.identity is not None and identity_key(prev.identity) == prox.key:
             done = {t: prev.vectors[i] for i, t in enumerate(prev.task_ids)}
             logger.info("%s: resuming, %d task(s) already embedded", out, len(done))
-    store = EmbeddingCache(cache)
-    vectors = dict(done)
-    for path, name in tqdm(list(zip(paths, names, strict=True)), desc="tasks", unit="task", disable=None):
-        if name in vectors:
-            continue
-        emb = embed_input(prox, task_input(images=path, task_id=name), use=use, max_images=max_images, seed=seed, cache=store)
-        vectors[name] = emb.vector
-        TaskEmbeddings(list(vectors), list(vectors.values()), prox.identity,
+    settings = {"proxy": proxy, "use": use, "max_images": max_images, "seed": seed,
+                "cache": None if cache is None else str(cache)}
+
+    def save(vecs) -> None:
+        TaskEmbeddings(list(vecs), list(vecs.values()), prox.identity,
                        {"proxy_spec": proxy, "max_images": max_images, "seed": seed, "use": use}).save(out)
+
+    vectors = embed_many(items, settings, done=done, save=save, ray=ray, address=address)
     if vectors and len(done) == len(vectors):
         typer.echo(f"{out}: all {len(vectors)} task(s) already embedded", err=True)
     else:

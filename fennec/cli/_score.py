@@ -44,6 +44,9 @@ def score(
     progress: Annotated[bool, typer.Option(
         "--progress/--no-progress", help="Progress on stderr: bars on a terminal, one line per model elsewhere."
     )] = True,
+    ray: Annotated[bool, typer.Option("--ray", help="Score the models as Ray tasks (pip install \"fennec[ray]\").")] = False,
+    address: Annotated[str | None, typer.Option(
+        "--address", help="With --ray: the cluster to join (default $RAY_ADDRESS, else a local one).")] = None,
 ) -> None:
     """Rank models by a transferability metric on labelled images (no history needed)."""
     from tqdm.contrib.logging import logging_redirect_tqdm
@@ -68,7 +71,7 @@ def score(
         probe, labels = task.images, task.labels
     with logging_redirect_tqdm(), _per_model_lines(progress):
         table = score_models(specs, probe, labels, metric=metric, batch_size=batch_size,
-                             progress=progress, cache_dir=cache)
+                             progress=progress, cache_dir=cache, ray=ray, address=address)
     if fmt is OutputFormat.csv:
         typer.echo(table.to_csv(index=False), nl=False)
     elif fmt is OutputFormat.json:

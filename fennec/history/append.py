@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ __all__ = ["add_history_row", "append_rows", "row_from_run", "validate_row"]
 
 _COMPRESSION = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz"}
 _COLUMNS = list(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
+_CELL = ("model_id", "task_id", "metric")
 
 
 def add_history_row(
@@ -82,6 +83,7 @@ def append_rows(
     *,
     replace: bool = False,
     timeout: float = 60.0,
+    key: Sequence[str] = ("model_id", "task_id", "metric"),
 ) -> pd.DataFrame:
     """Append several measured results to a history CSV in one locked, atomic rewrite; returns the table.
 
@@ -101,6 +103,10 @@ def append_rows(
         A row for an existing ``(model_id, task_id, metric)`` replaces it instead of being refused.
     timeout : float, default=60
         Seconds to wait for another writer of the same file.
+    key : sequence of str, default=("model_id", "task_id", "metric")
+        The columns that identify a result: a row whose key is already in the file (or twice in ``rows``)
+        is refused unless ``replace``. A campaign keys its rows by ``("job_id",)``: several seeds and
+        recipes of one cell are separate results (a fit averages the repeats).
     """
     path = Path(path)
     rows = list(rows)
@@ -108,7 +114,11 @@ def append_rows(
         raise SchemaError(f"{path}: no rows to append")
     clean = [validate_row(r, where=f"{path}: row {k + 1}" if len(rows) > 1 else str(path))
              for k, r in enumerate(rows)]
-    _refuse_repeats(path, clean)
+    key = tuple(key)
+    for k, r in enumerate(clean):
+        if any(c not in r for c in key):
+            raise SchemaError(f"{path}: row {k + 1} has no {[c for c in key if c not in r][0]!r} (a key column)")
+    _refuse_repeats(path, clean, key)
     real = Path(os.path.realpath(path)) if path.is_symlink() else path
     if real.is_dir():
         raise SchemaError(f"{path}: is a directory; expected a history CSV file")
@@ -117,7 +127,7 @@ def append_rows(
     with path_lock(real, timeout=timeout, what="history"):
         for stale in stale_temp_files(real):  # left by a killed writer: nobody else holds the lock
             stale.unlink(missing_ok=True)
-        frame = _merge(path, _read(real), clean, replace=replace)
+        frame = _merge(path, _read(real), clean, replace=replace, key=key)
         _write(real, frame)
     logger.info("%s: appended %d row(s); %d rows", path, len(clean), len(frame))
     return frame
@@ -174,17 +184,20 @@ def validate_row(row: Mapping[str, Any], *, where: str = "row") -> dict[str, Any
     return out
 
 
-def _refuse_repeats(path: Path, rows: list[dict[str, Any]]) -> None:
-    seen: dict[tuple[str, str, str], int] = {}
+def _refuse_repeats(path: Path, rows: list[dict[str, Any]], key: tuple[str, ...]) -> None:
+    seen: dict[tuple[str, ...], int] = {}
     for k, r in enumerate(rows):
-        cell = (r["model_id"], r["task_id"], r["metric"])
+        cell = tuple(str(r[c]) for c in key)
         if cell in seen:
-            raise SchemaError(f"{path}: rows {seen[cell] + 1} and {k + 1} both give a {cell[2]} result for "
-                              f"model {cell[0]!r} on task {cell[1]!r}")
+            if key == _CELL:
+                raise SchemaError(f"{path}: rows {seen[cell] + 1} and {k + 1} both give a {cell[2]} result for "
+                                  f"model {cell[0]!r} on task {cell[1]!r}")
+            raise SchemaError(f"{path}: rows {seen[cell] + 1} and {k + 1} have the same {', '.join(key)} {cell}")
         seen[cell] = k
 
 
-def _merge(path: Path, frame: pd.DataFrame, rows: list[dict[str, Any]], *, replace: bool) -> pd.DataFrame:
+def _merge(path: Path, frame: pd.DataFrame, rows: list[dict[str, Any]], *, replace: bool,
+           key: tuple[str, ...] = ("model_id", "task_id", "metric")) -> pd.DataFrame:
     frame = frame.copy()
     metrics = frame["metric"].replace("", "top1")
     task_metric = dict(zip(frame["task_id"], metrics, strict=True))
@@ -194,7 +207,7 @@ def _merge(path: Path, frame: pd.DataFrame, rows: list[dict[str, Any]], *, repla
         if known != r["metric"]:
             raise SchemaError(f"{path}: task {r['task_id']!r} is measured with metric {known!r}, not "
                               f"{r['metric']!r}; a task cannot mix metrics")
-        same = (frame["model_id"] == r["model_id"]) & (frame["task_id"] == r["task_id"]) & (metrics == r["metric"])
+        same = _same(frame, metrics, r, key)
         if not same.any():
             new.append(r)
             continue
@@ -202,6 +215,9 @@ def _merge(path: Path, frame: pd.DataFrame, rows: list[dict[str, Any]], *, repla
         lines = ", ".join(str(i + 2) for i in hits[:5])
         if not replace:
             old = frame.loc[hits[0], "score"]
+            if key != _CELL:
+                raise SchemaError(f"{path}: already has a row with {', '.join(key)} "
+                                  f"{tuple(str(r[c]) for c in key)} (line {lines})")
             raise SchemaError(f"{path}: already has a {r['metric']} result for model {r['model_id']!r} on task "
                               f"{r['task_id']!r} (score {old}, line {lines}); pass --replace to overwrite it")
         for col, value in r.items():
@@ -219,6 +235,19 @@ def _merge(path: Path, frame: pd.DataFrame, rows: list[dict[str, Any]], *, repla
         if col not in frame.columns:
             frame[col] = ""
     return frame[_COLUMNS + extra]
+
+
+def _same(frame: pd.DataFrame, metrics: pd.Series, row: dict[str, Any], key: tuple[str, ...]) -> pd.Series:
+    """Which rows of ``frame`` have ``row``'s key (``metric`` compared with the empty metric as top1)."""
+    same = pd.Series(True, index=frame.index)
+    for col in key:
+        if col == "metric":
+            same &= metrics == row["metric"]
+        elif col not in frame.columns:
+            return pd.Series(False, index=frame.index)
+        else:
+            same &= frame[col].astype(str) == str(row[col])
+    return same
 
 
 def _read(path: Path) -> pd.DataFrame:

@@ -55,14 +55,16 @@ def _run(histories: dict[str, History], cfg: EvalConfig, *, union: bool = False,
 
 
 def evaluate_shipped(histories: Sequence[History], *, config: EvalConfig | None = None, union: bool = False,
-                     progress: bool | None = None) -> pd.DataFrame:
+                     progress: bool | None = None, task_embeddings=None) -> pd.DataFrame:
     """Evaluate histories of ``data/`` (per-history protocols; ``loho`` over all of them; ``union``: every
     fold of a history's protocols also fits the other histories, one zoo). A ``history`` column is added
-    when there are several blocks."""
+    when there are several blocks. ``task_embeddings`` (a :class:`~fennec.proxy.TaskEmbeddings`) place the
+    held-out task of the ``proxy`` protocol (default: the shipped text proxy of class names)."""
     from fennec.history.union import history_label
 
     cfg = config or EvalConfig()
-    return _run({history_label(h): h for h in histories}, cfg, union=union, progress=progress)
+    return _run({history_label(h): h for h in histories}, cfg, union=union, progress=progress,
+                task_embeddings=task_embeddings)
 
 
 def evaluate_benchmark(release, *, histories: Sequence[str] | None = None, config: EvalConfig | None = None,

@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from fennec.data.inputs import IMAGE_EXTENSIONS
-from fennec.errors import SchemaError
+from fennec.errors import FennecError, SchemaError
 from fennec.transferability import SOURCE_METRICS, get_metric
 
 if TYPE_CHECKING:
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["IMAGE_EXTENSIONS", "SCORE_COLUMNS", "load_image_folder", "score_models"]
+__all__ = ["IMAGE_EXTENSIONS", "SCORE_COLUMNS", "load_image_folder", "score_models", "score_one"]
 
 SCORE_COLUMNS = ["model_id", "metric", "score", "rank", "n_images", "feature_dim"]
 
@@ -39,6 +39,8 @@ def score_models(
     batch_size: int = 64,
     progress: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
+    ray: bool = False,
+    address: str | None = None,
 ) -> pd.DataFrame:
     """Score every model on (images, labels) with one metric and rank them.
 
@@ -56,6 +58,11 @@ def score_models(
     progress : bool, default=True
     cache_dir : path, optional
         Feature cache (see :func:`fennec.backbone.features.extract_features`).
+    ray : bool, default=False
+        Score the models as Ray tasks, one per model (:func:`fennec.campaign.executor.map_jobs`; a local
+        cluster unless ``address`` or ``$RAY_ADDRESS`` names one).
+    address : str, optional
+        The Ray cluster to join (``"auto"``: the one started here with ``ray start --head``).
 
     Returns
     -------
@@ -63,11 +70,9 @@ def score_models(
         Columns ``model_id, metric, score, rank, n_images, feature_dim``, sorted by score
         (descending, NaN last); rank 1 is the best ("min" rank for ties).
     """
-    from fennec.backbone.features import extract_features
-
     key = str(metric).strip().lower().replace("-", "_")
-    needs_probs = key in SOURCE_METRICS
-    fn = SOURCE_METRICS[key] if needs_probs else get_metric(key)
+    if key not in SOURCE_METRICS:
+        get_metric(key)  # an unknown metric fails before any model is loaded
     specs = [models] if isinstance(models, str) else list(models)
     if not specs:
         raise SchemaError("models is empty; give at least one model")
@@ -75,37 +80,64 @@ def score_models(
     n_images = len(images)
     if y.ndim != 1 or y.shape[0] != n_images:
         raise SchemaError(f"images has {n_images} entries but labels has shape {y.shape}")
-    rows = []
+    probe = {"images": images, "labels": y, "metric": key, "batch_size": batch_size,
+             "progress": progress and not ray, "cache_dir": cache_dir}
+    if ray:
+        from fennec.campaign.executor import map_jobs
+
+        outcomes = sorted(map_jobs(score_one, specs, shared=probe, ray=True, address=address),
+                          key=lambda o: o.index)
+        bad = [o for o in outcomes if not o.ok]
+        if bad:
+            raise FennecError(f"model {_shown(specs[bad[0].index])}: {bad[0].error}")
+        rows = [o.value for o in outcomes]
+    else:
+        rows = [_logged(i, len(specs), spec, probe) for i, spec in enumerate(specs, 1)]
     seen: set[str] = set()
-    for i, spec in enumerate(specs, 1):
-        # one line per model as it starts and ends: the progress that shows where no bar does (a log file)
-        logger.info("[%d/%d] %s: features of %d images", i, len(specs),
-                    spec if isinstance(spec, str) else type(spec).__name__, n_images)
-        start = time.perf_counter()
-        res = extract_features(spec, images, batch_size=batch_size, progress=progress,
-                               with_probs=needs_probs, cache_dir=cache_dir)
-        if res.model_id in seen:
-            raise SchemaError(f"model {res.model_id!r} is listed twice")
-        seen.add(res.model_id)
-        value = _metric_value(key, fn, res, y)
-        logger.info("[%d/%d] %s: %s = %.6g (%d images, %d-d features%s; %.1f s)", i, len(specs), res.model_id, key,
-                    value, res.n_images, res.feature_dim, ", from the cache" if res.from_cache else "",
-                    time.perf_counter() - start)
-        rows.append({"model_id": res.model_id, "metric": key, "score": float(value),
-                     "n_images": res.n_images, "feature_dim": res.feature_dim})
+    for row in rows:
+        if row["model_id"] in seen:
+            raise SchemaError(f"model {row['model_id']!r} is listed twice")
+        seen.add(row["model_id"])
     table = pd.DataFrame(rows)
     table["rank"] = table["score"].rank(ascending=False, method="min", na_option="bottom").astype(int)
     table = table.sort_values(["rank", "model_id"], kind="stable").reset_index(drop=True)
     return table[SCORE_COLUMNS]
 
 
-def _metric_value(key: str, fn, res, y: np.ndarray) -> float:
-    """The metric ``fn`` of one model's features (NCE and LEEP: its source classifier's outputs)."""
+def _logged(i: int, n: int, spec: Any, probe: dict[str, Any]) -> dict[str, Any]:
+    """:func:`score_one` with one log line as each model starts and ends: the progress that shows where no
+    bar does (a log file)."""
+    logger.info("[%d/%d] %s: features of %d images", i, n, _shown(spec), len(probe["images"]))
+    start = time.perf_counter()
+    row = score_one(spec, probe)
+    logger.info("[%d/%d] %s: %s = %.6g (%d images, %d-d features%s; %.1f s)", i, n, row["model_id"], row["metric"],
+                row["score"], row["n_images"], row["feature_dim"], ", from the cache" if row["from_cache"] else "",
+                time.perf_counter() - start)
+    return row
+
+
+def score_one(model: str | torch.nn.Module, probe: dict[str, Any]) -> dict[str, Any]:
+    """One model's row of :func:`score_models` (``probe``: images, labels, metric, batch_size, progress,
+    cache_dir)."""
+    from fennec.backbone.features import extract_features
+
+    key, y = probe["metric"], probe["labels"]
+    needs_probs = key in SOURCE_METRICS
+    fn = SOURCE_METRICS[key] if needs_probs else get_metric(key)
+    res = extract_features(model, probe["images"], batch_size=probe["batch_size"], progress=probe["progress"],
+                           with_probs=needs_probs, cache_dir=probe["cache_dir"])
     if key == "nce":
-        return fn(source_labels=res.probs.argmax(axis=1), target_labels=y)
-    if key == "leep":
-        return fn(source_probs=res.probs.astype(np.float64), target_labels=y)
-    return fn(res.features, y)
+        value = fn(source_labels=res.probs.argmax(axis=1), target_labels=y)
+    elif key == "leep":
+        value = fn(source_probs=res.probs.astype(np.float64), target_labels=y)
+    else:
+        value = fn(res.features, y)
+    return {"model_id": res.model_id, "metric": key, "score": float(value), "n_images": res.n_images,
+            "feature_dim": res.feature_dim, "from_cache": bool(res.from_cache)}
+
+
+def _shown(model: Any) -> str:
+    return model if isinstance(model, str) else type(model).__name__
 
 
 def load_image_folder(
