@@ -84,9 +84,12 @@ class Zygote:
         ready, _, _ = select.select([self.proc.stdout], [], [], 600 if kill_after is None else kill_after)
         if ready:
             return int(self.proc.stdout.readline())
-        os.kill(pid, signal.SIGKILL)
-        self.proc.stdout.readline()
-        return None
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:  # it ended (and was reaped) between the timeout and the kill: a finished run
+            return int(self.proc.stdout.readline())
+        code = int(self.proc.stdout.readline())
+        return None if code == -signal.SIGKILL else code
 
     def close(self) -> None:
         self.proc.stdin.close()
