@@ -33,7 +33,8 @@ def emit(df, fmt: Format, *, float_format: str = "{:.4g}") -> None:
             for col in shown.columns:
                 if pd.api.types.is_float_dtype(shown[col]):
                     shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else float_format.format(v))
-            sys.stdout.write(shown.to_string(index=False) + "\n")
+            text = shown.to_string(index=False)
+            sys.stdout.write("\n".join(line.rstrip() for line in text.splitlines()) + "\n")
 
 
 RANKING_SHOWN = ["task_id", "rank", "model_id", "score", "source", "measured", "std"]
