@@ -123,7 +123,7 @@ def _factorise(R: Array) -> npt.NDArray[np.bool_]:
         if i:
             R[i, i:] -= np.einsum("kn,kjn->jn", R[:i, i], R[:i, i:])
         ok &= R[i, i] > _PIVOT_RTOL * d
-        R[i, i:] /= np.sqrt(R[i, i])
+        R[i, i:] *= 1.0 / np.sqrt(R[i, i])  # one division per row, not one per entry
     return ok
 
 
