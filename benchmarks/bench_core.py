@@ -1,6 +1,6 @@
 """Speed of Fennec's core: exact top-K queries and subspace fits, each beside its reference, in one run.
 
-Run:  python benchmarks/bench_core.py [--threads 1] [--quick] [--repeats 3]
+Run:  python benchmarks/bench_core.py [--threads 1] [--quick] [--repeats 3] [--only exact,hnsw,als]
 
 1. Exact top-10 for a batch of 1000 queries over 1k, 100k and 1M synthetic models (clustered, d = 17
    and 65): Fennec's tiled kernel (``topk_inner_product``) beside raw faiss ``IndexFlatIP`` and the
@@ -154,7 +154,7 @@ def previous_als_fit(rows, cols, vals, shape, *, rank, l2, bias_l2, max_iter, to
     import numpy as np
     import scipy.sparse as sp
 
-    from fennec.subspace.als import _Factors, _svd_init
+    from fennec.subspace.als import Factors, _svd_init
 
     n, m = shape
     rng = np.random.default_rng(random_state)
@@ -176,12 +176,12 @@ def previous_als_fit(rows, cols, vals, shape, *, rank, l2, bias_l2, max_iter, to
         theta = previous_ridge_rows(mask_t, resid, np.hstack([U, np.ones((n, 1))]), pen)
         V, c = theta[:, :rank], theta[:, rank]
         mu = float(np.mean(vals - b[rows] - c[cols] - np.einsum("ij,ij->i", U[rows], V[cols])))
-        err = vals - _Factors(mu, b, c, U, V).predict(rows, cols)
+        err = vals - Factors(mu, b, c, U, V).predict(rows, cols)
         objective = float(err @ err + l2 * ((U**2).sum() + (V**2).sum()) + bias_l2 * (b @ b + c @ c))
         if prev - objective <= tol * max(1.0, abs(objective)):
             break
         prev = objective
-    return _Factors(mu, b, c, U, V), it, objective
+    return Factors(mu, b, c, U, V), it, objective
 
 
 def als_cases(quick):
@@ -263,7 +263,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="BLAS/faiss threads (default 1)")
     ap.add_argument("--quick", action="store_true", help="small sizes only (1k, 100k models; no 10k x 1k fit)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--only", default="exact,hnsw,als",
+                    help="comma-separated sections to run: exact, hnsw, als (default: all)")
     args = ap.parse_args()
+    only = set(args.only.split(","))
+    if not only or only - {"exact", "hnsw", "als"}:
+        ap.error(f"--only takes exact, hnsw and/or als; got {args.only!r}")
     set_threads(args.threads)
     import numpy as np
     from threadpoolctl import threadpool_info
@@ -273,9 +278,12 @@ def main() -> None:
     print(f"fennec core benchmark: numpy {np.__version__}, {os.cpu_count()} cpus, threads={args.threads}; "
           f"BLAS {blas}; load average {load}")
     sizes = [1_000, 100_000] if args.quick else [1_000, 100_000, 1_000_000]
-    bench_exact(sizes, (17, 65), args.repeats, args.threads)
-    bench_hnsw(sizes[1:], args.repeats, args.threads)
-    bench_als(args.repeats, args.quick)
+    if "exact" in only:
+        bench_exact(sizes, (17, 65), args.repeats, args.threads)
+    if "hnsw" in only:
+        bench_hnsw(sizes[1:], args.repeats, args.threads)
+    if "als" in only:
+        bench_als(args.repeats, args.quick)
     print(f"load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -42,6 +42,14 @@ def _upper_pairs(p: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], np
     return iu, ju, where.ravel()
 
 
+# Below this many rows LAPACK's per-matrix solve beats the vectorised loops of _cholesky_solve.
+_CHOLESKY_MIN_ROWS = 128
+# Rows factorised together by _cholesky_solve: about this many doubles (~5 MB) per block.
+_BLOCK_ENTRIES = 600_000
+# A pivot below this fraction of its diagonal entry marks a (numerically) singular Gram matrix.
+_PIVOT_RTOL = 1e-8
+
+
 def _ridge_rows(
     mask: sp.csr_matrix,
     resid: sp.csr_matrix,
@@ -54,15 +62,80 @@ def _ridge_rows(
     the per-row Gram matrices come from one sparse product with the row-wise outer products of X, of
     which only the upper triangle (p(p+1)/2 of the p^2 entries) is formed and summed; each entry is
     the same sum, in the same order, as with the full outer products, so the Gram matrices are
-    bit-for-bit the same at half the cost.
+    bit-for-bit the same at half the cost. Many rows are solved by a Cholesky factorisation
+    vectorised over the rows (:func:`_cholesky_solve`), a few by LAPACK, matrix by matrix.
     """
     n, p = mask.shape[0], X.shape[1]
-    iu, ju, where = _upper_pairs(p)
+    iu, ju, _ = _upper_pairs(p)
     half = np.asarray(mask @ (X[:, iu] * X[:, ju]))
-    G = np.take(half, where, axis=1).reshape(n, p, p)
-    G[:, np.arange(p), np.arange(p)] += penalty
     rhs = np.asarray(resid @ X)
+    if n < _CHOLESKY_MIN_ROWS:
+        return _lapack_solve(half, rhs, penalty)
+    return _cholesky_solve(half, rhs, penalty)
+
+
+def _lapack_solve(half: Array, rhs: Array, penalty: Array) -> Array:
+    """The ridge solves by ``np.linalg.solve`` on the full matrices (LU, one LAPACK call per row)."""
+    n, p = rhs.shape
+    G = np.take(half, _upper_pairs(p)[2], axis=1).reshape(n, p, p)
+    G[:, np.arange(p), np.arange(p)] += penalty
     return np.linalg.solve(G, rhs[:, :, None])[:, :, 0]
+
+
+def _cholesky_solve(half: Array, rhs: Array, penalty: Array) -> Array:
+    """Solve ``(G_i + diag(penalty)) t_i = rhs_i`` for every row i; ``half[i]`` is G_i's upper triangle.
+
+    Each G_i + diag(penalty) is symmetric positive definite (penalty > 0), so it factorises as
+    ``R^T R`` with R upper triangular. The factorisation and the two triangular solves run with the
+    rows on the last (contiguous) axis, looping over the p rows of R only, in blocks of rows that stay
+    in cache; the right-hand side rides along as column p of R, which turns it into ``R^-T rhs``.
+    Rows whose Gram matrix is numerically singular (no penalty and too few cells) are solved by
+    LAPACK instead, as before (an exactly singular one raises ``LinAlgError``).
+    """
+    n, p = rhs.shape
+    starts = np.concatenate([[0], np.cumsum(np.arange(p, 0, -1))])  # row k of the packed triangle
+    diag = np.arange(p)
+    out = np.empty((n, p))
+    step = max(256, _BLOCK_ENTRIES // (p * (p + 1)))
+    for s in range(0, n, step):
+        rows = slice(s, min(n, s + step))
+        R = np.empty((p, p + 1, rows.stop - s))
+        for k in range(p):
+            R[k, k:p] = half[rows, starts[k]:starts[k + 1]].T
+        R[diag, diag] += penalty[:, None]
+        R[:, p] = rhs[rows].T
+        with np.errstate(all="ignore"):  # a singular row's nan/inf stays in that row, redone below
+            ok = _factorise(R)
+            out[rows] = _back_substitute(R).T
+        if not ok.all():
+            bad = s + np.flatnonzero(~ok)
+            out[bad] = _lapack_solve(half[bad], rhs[bad], penalty)
+    return out
+
+
+def _factorise(R: Array) -> npt.NDArray[np.bool_]:
+    """In place, ``R[:, :p]`` (upper triangle, rows on the last axis) -> its Cholesky factor, column p
+    -> the forward substitution; True for the rows whose every pivot is safely positive."""
+    p = R.shape[0]
+    ok = np.ones(R.shape[2], dtype=bool)
+    for i in range(p):
+        d = R[i, i].copy()
+        if i:
+            R[i, i:] -= np.einsum("kn,kjn->jn", R[:i, i], R[:i, i:])
+        ok &= R[i, i] > _PIVOT_RTOL * d
+        R[i, i:] *= 1.0 / np.sqrt(R[i, i])  # one division per row, not one per entry
+    return ok
+
+
+def _back_substitute(R: Array) -> Array:
+    """Solve ``R x = y`` with R and y as :func:`_factorise` leaves them; x overwrites y, shape (p, rows)."""
+    p = R.shape[0]
+    x = R[:, p]
+    x[p - 1] /= R[p - 1, p - 1]
+    for i in range(p - 2, -1, -1):
+        x[i] -= np.einsum("jn,jn->n", R[i, i + 1:p], x[i + 1:])
+        x[i] /= R[i, i]
+    return x
 
 
 def _cell_products(U: Array, V: Array, rows: npt.NDArray[np.intp], cols: npt.NDArray[np.intp]) -> Array:

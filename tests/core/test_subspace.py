@@ -11,7 +11,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from fennec.errors import NotFittedError, SchemaError
-from fennec.subspace.als import _ridge_rows
+from fennec.subspace import als
+from fennec.subspace.als import _cholesky_solve, _lapack_solve, _ridge_rows
 from fennec.subspace.factorization import TransferSubspace, als_fit
 
 
@@ -143,9 +144,13 @@ def _golden_cases():
     return golden_cases(), cv_case
 
 
-def test_als_equals_the_fits_stored_before_the_half_gram_change():
+@pytest.mark.parametrize("cholesky_min_rows", [None, 0, 10**9], ids=["default", "cholesky", "lapack"])
+def test_als_equals_the_fits_stored_before_the_half_gram_change(monkeypatch, cholesky_min_rows):
     """Factors, iteration counts and objectives of the golden cases, stored from the implementation with
-    the full per-row outer products (tests/fixtures/make_als_golden.py), to 1e-10."""
+    the full per-row outer products (tests/fixtures/make_als_golden.py), to 1e-10: with the default
+    dispatch of the ridge solves, with every half-step on the vectorised Cholesky, and on LAPACK."""
+    if cholesky_min_rows is not None:
+        monkeypatch.setattr(als, "_CHOLESKY_MIN_ROWS", cholesky_min_rows)
     stored = np.load(GOLDEN, allow_pickle=False)
     cases, cv_case = _golden_cases()
     for name, case in cases.items():
@@ -181,6 +186,44 @@ def test_ridge_rows_equals_a_dense_solve_per_row(seed, p, frac):
         A = X[cols[sel]]
         expected = np.linalg.solve(A.T @ A + np.diag(pen), A.T @ r[sel])
         np.testing.assert_allclose(theta[i], expected, rtol=1e-10, atol=1e-12)
+
+
+def _spd_batch(rng, n, p, cells):
+    """n Gram matrices of ``cells`` random rows each (rank-deficient when cells < p), packed upper triangles."""
+    A = rng.normal(size=(n, cells, p)) * rng.uniform(0.1, 10.0, size=(n, 1, p))
+    G = np.einsum("nkp,nkq->npq", A, A)
+    iu, ju = np.triu_indices(p)
+    return G, np.ascontiguousarray(G[:, iu, ju]), rng.normal(size=(n, p))
+
+
+@pytest.mark.parametrize(("n", "p"), [(1, 1), (5, 2), (130, 5), (300, 17), (2100, 9), (700, 33), (260, 65)])
+def test_cholesky_solve_equals_lapack_on_random_spd_batches(rng, n, p):
+    """The vectorised Cholesky against np.linalg.solve, to 1e-10 relative (blocks of rows included)."""
+    for cells in (p + 3, max(1, p // 2)):  # well-posed Gram matrices, and rank-deficient ones made SPD
+        G, half, rhs = _spd_batch(rng, n, p, cells)
+        pen = rng.uniform(0.05, 2.0, size=p)
+        expected = np.linalg.solve(G + np.diag(pen), rhs[:, :, None])[:, :, 0]
+        got = _cholesky_solve(half, rhs, pen)
+        scale = np.abs(expected).max(axis=1, keepdims=True)
+        np.testing.assert_array_less(np.abs(got - expected) / scale, 1e-10)
+
+
+def test_cholesky_solve_hands_singular_rows_to_lapack(rng):
+    """With (almost) no penalty a row with fewer cells than unknowns is numerically singular: it gets
+    LAPACK's answer, as before, the others the Cholesky's; an exactly singular row still raises LinAlgError."""
+    n, p = 200, 6
+    _, half, rhs = _spd_batch(rng, n, p, p + 4)
+    _, half_bad, _ = _spd_batch(rng, n, p, 3)
+    bad = rng.random(n) < 0.1
+    half[bad] = half_bad[bad]
+    pen = np.full(p, 1e-12)
+    got = _cholesky_solve(half, rhs, pen)
+    np.testing.assert_array_equal(got[bad], _lapack_solve(half[bad], rhs[bad], pen))
+    good = ~bad
+    np.testing.assert_allclose(got[good], _lapack_solve(half[good], rhs[good], pen), rtol=1e-9, atol=1e-12)
+    half[0] = 0.0
+    with pytest.raises(np.linalg.LinAlgError):
+        _cholesky_solve(half, rhs, np.zeros(p))
 
 
 def test_rank_selection_logs_an_estimate_and_never_prints(rng, caplog, capsys):
