@@ -107,7 +107,8 @@ def parse_spec(
 
 def _resolve(base: Path, text: str) -> Path:
     p = Path(os.path.expanduser(text))
-    return p if p.is_absolute() else (base / p)
+    # relative to the spec's folder, written without '..' segments (data/campaigns/../../runs/x -> runs/x)
+    return p if p.is_absolute() else Path(os.path.normpath(base / p))
 
 
 def _budget(raw: Any, where: str) -> Budget:
