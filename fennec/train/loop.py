@@ -147,7 +147,6 @@ def run_loop(
         interrupts the run; the checkpoint stays and the run can be resumed).
     """
     import torch
-    import torch.nn.functional as F
     from torch.utils.data import DataLoader, TensorDataset
     from tqdm.auto import tqdm
 
@@ -179,26 +178,9 @@ def run_loop(
                 gen = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch))
                 loader = DataLoader(index, batch_size=config.batch_size, shuffle=True, generator=gen, num_workers=0,
                                     drop_last=drop_last)
-                sums = {"loss": 0.0, "ce": 0.0, "mse": 0.0, "correct": 0, "n": 0}
-                for (bidx,) in tqdm(loader, desc=f"epoch {epoch}", unit="batch", leave=False, disable=disable):
-                    x, y = train_inputs[bidx], train_labels[bidx]
-                    phi = net.forward_head(net.forward_features(x), pre_logits=True)
-                    logits = head(phi)
-                    ce = F.cross_entropy(logits, y)
-                    if distill:
-                        mse = F.mse_loss(phi @ target_mean.T, teacher_targets[bidx])
-                        loss = ce + tradeoff * mse
-                    else:
-                        mse, loss = None, ce
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    b = int(y.shape[0])
-                    sums["loss"] += float(loss.detach()) * b
-                    sums["ce"] += float(ce.detach()) * b
-                    sums["mse"] += float(mse.detach()) * b if mse is not None else 0.0
-                    sums["correct"] += int((logits.detach().argmax(dim=1) == y).sum())
-                    sums["n"] += b
+                sums = _train_epoch(net, head, optimizer, loader, train_inputs, train_labels, tradeoff=tradeoff,
+                                    teacher_targets=teacher_targets, target_mean=target_mean,
+                                    desc=f"epoch {epoch}", disable=disable)
                 val_acc, val_loss = evaluate(net, val_inputs, val_labels, batch_size=eval_bs)
                 improved = val_acc > state.best_val_accuracy
                 if improved:
@@ -206,34 +188,12 @@ def run_loop(
                     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
                 else:
                     state.bad_epochs += 1
-                n = max(sums["n"], 1)
-                record = {
-                    "epoch": epoch, "train_loss": sums["loss"] / n, "train_ce": sums["ce"] / n,
-                    "train_mse": sums["mse"] / n if distill else None, "tradeoff": float(tradeoff),
-                    "train_accuracy": sums["correct"] / n, "val_loss": val_loss, "val_accuracy": val_acc,
-                    "lr_backbone": optimizer.param_groups[0]["lr"], "lr_head": optimizer.param_groups[1]["lr"],
-                    "best": improved, "seconds": time.perf_counter() - t0,
-                }
-                state.history.append(record)
-                state.epoch = epoch
-                if config.patience is not None and state.bad_epochs >= config.patience and epoch < config.epochs:
-                    state.stopped_early = True
-                    logger.info("early stopping after epoch %d: no better validation accuracy for %d epochs "
-                                "(best %.4f at epoch %d)", epoch, state.bad_epochs, state.best_val_accuracy,
-                                state.best_epoch)
-                logger.info("epoch %d/%d: loss %.4f (ce %.4f%s) train acc %.4f, val acc %.4f, %.1f s", epoch,
-                            config.epochs, record["train_loss"], record["train_ce"],
-                            f", mse {record['train_mse']:.4g}" if distill else "", record["train_accuracy"],
-                            val_acc, record["seconds"])
+                record = _record(epoch, sums, optimizer, tradeoff=tradeoff, distill=distill, val_loss=val_loss,
+                                 val_acc=val_acc, improved=improved, seconds=time.perf_counter() - t0)
+                _end_epoch(state, record, config, distill=distill)
                 epochs.set_postfix(loss=f"{record['train_loss']:.3f}", val_acc=f"{val_acc:.3f}")
                 if run_dir is not None:
-                    meta = {**static_meta, "config": config.to_dict(), "loop": asdict(state)}
-                    save_checkpoint(run_dir / LAST, model=net, optimizer=optimizer, rng_state=torch.get_rng_state(),
-                                    meta=meta)
-                    if improved:
-                        save_checkpoint(run_dir / BEST, model=net, meta={**static_meta, "epoch": epoch,
-                                                                         "val_accuracy": val_acc})
-                    write_json(run_dir / HISTORY, state.history)
+                    _save_epoch(run_dir, net, optimizer, config, state, static_meta, improved=improved)
                 if on_epoch_end is not None:
                     on_epoch_end(record)
                 if state.stopped_early:
@@ -241,6 +201,76 @@ def run_loop(
         finally:
             epochs.close()
     return state, best_state
+
+
+def _end_epoch(state: LoopState, record: dict[str, Any], config: BTuningConfig, *, distill: bool) -> None:
+    """Record the epoch in ``state``, stop early after ``patience`` epochs without a better validation
+    accuracy, and log the epoch's line."""
+    epoch = record["epoch"]
+    state.history.append(record)
+    state.epoch = epoch
+    if config.patience is not None and state.bad_epochs >= config.patience and epoch < config.epochs:
+        state.stopped_early = True
+        logger.info("early stopping after epoch %d: no better validation accuracy for %d epochs "
+                    "(best %.4f at epoch %d)", epoch, state.bad_epochs, state.best_val_accuracy, state.best_epoch)
+    logger.info("epoch %d/%d: loss %.4f (ce %.4f%s) train acc %.4f, val acc %.4f, %.1f s", epoch, config.epochs,
+                record["train_loss"], record["train_ce"], f", mse {record['train_mse']:.4g}" if distill else "",
+                record["train_accuracy"], record["val_accuracy"], record["seconds"])
+
+
+def _train_epoch(net, head, optimizer, loader, inputs, labels, *, tradeoff: float, teacher_targets, target_mean,
+                 desc: str, disable) -> dict[str, float]:
+    """One pass over ``loader`` (batches of indices into ``inputs``); the summed losses, hits and count."""
+    import torch.nn.functional as F
+    from tqdm.auto import tqdm
+
+    sums = {"loss": 0.0, "ce": 0.0, "mse": 0.0, "correct": 0, "n": 0}
+    for (bidx,) in tqdm(loader, desc=desc, unit="batch", leave=False, disable=disable):
+        x, y = inputs[bidx], labels[bidx]
+        phi = net.forward_head(net.forward_features(x), pre_logits=True)
+        logits = head(phi)
+        ce = F.cross_entropy(logits, y)
+        if teacher_targets is not None:
+            mse = F.mse_loss(phi @ target_mean.T, teacher_targets[bidx])
+            loss = ce + tradeoff * mse
+        else:
+            mse, loss = None, ce
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        b = int(y.shape[0])
+        sums["loss"] += float(loss.detach()) * b
+        sums["ce"] += float(ce.detach()) * b
+        sums["mse"] += float(mse.detach()) * b if mse is not None else 0.0
+        sums["correct"] += int((logits.detach().argmax(dim=1) == y).sum())
+        sums["n"] += b
+    return sums
+
+
+def _record(epoch: int, sums: dict[str, float], optimizer, *, tradeoff: float, distill: bool, val_loss: float,
+            val_acc: float, improved: bool, seconds: float) -> dict[str, Any]:
+    """The epoch's row of ``history.json``."""
+    n = max(sums["n"], 1)
+    return {
+        "epoch": epoch, "train_loss": sums["loss"] / n, "train_ce": sums["ce"] / n,
+        "train_mse": sums["mse"] / n if distill else None, "tradeoff": float(tradeoff),
+        "train_accuracy": sums["correct"] / n, "val_loss": val_loss, "val_accuracy": val_acc,
+        "lr_backbone": optimizer.param_groups[0]["lr"], "lr_head": optimizer.param_groups[1]["lr"],
+        "best": improved, "seconds": seconds,
+    }
+
+
+def _save_epoch(run_dir: Path, net, optimizer, config: BTuningConfig, state: LoopState, static_meta: dict[str, Any],
+                *, improved: bool) -> None:
+    """The last checkpoint (model, optimizer, RNG, loop state), the best one when it improved, the history."""
+    import torch
+
+    meta = {**static_meta, "config": config.to_dict(), "loop": asdict(state)}
+    save_checkpoint(run_dir / LAST, model=net, optimizer=optimizer, rng_state=torch.get_rng_state(), meta=meta)
+    if improved:
+        val = state.history[-1]["val_accuracy"]
+        save_checkpoint(run_dir / BEST, model=net, meta={**static_meta, "epoch": state.epoch, "val_accuracy": val})
+    write_json(run_dir / HISTORY, state.history)
 
 
 def _restore(
