@@ -58,7 +58,6 @@ from fennec.train.rundir import (
     write_teachers,
 )
 from fennec.train.teachers import (
-    FittedTeachers,
     Teacher,
     coerce_teachers,
     fit_teachers,
@@ -309,25 +308,16 @@ def _train(
 ) -> BTuningResult:
     import torch
 
-    data, train, val, specs, task = prep.data, prep.train, prep.val, prep.specs, prep.task_id
+    data, train, val, task = prep.data, prep.train, prep.val, prep.task_id
     net, target_id, identity = _resolve_target(target)
     cfg = data_config(net, config.image_size)
     train_x, val_x = preprocess(train.images, cfg), preprocess(val.images, cfg)
     train_y = torch.as_tensor(train.labels, dtype=torch.long)
     val_y = torch.as_tensor(val.labels, dtype=torch.long)
-    fitted: FittedTeachers | None = None
-    targets = target_mean = None
-    target_logme = None
+    fitted = targets = target_mean = target_logme = None
     if method == "btuning":
-        feats = teacher_features(specs, data.images, prep.train_idx, image_size=config.image_size,
-                                 cache_dir=cache_dir, progress=progress)
-        fitted = fit_teachers(feats, train.labels, data.class_names, temperature=config.temperature,
-                              teachers=specs)
-        m_t, target_logme = target_posterior_mean(net, train_x, train.labels)
-        targets = torch.as_tensor(fitted.targets, dtype=torch.float32)
-        target_mean = torch.as_tensor(m_t, dtype=torch.float32)
-        logger.info("teachers %s: LogME %s -> weights %s (T=%g)", fitted.model_ids,
-                    np.round(fitted.logme, 4).tolist(), np.round(fitted.weights, 4).tolist(), config.temperature)
+        fitted, targets, target_mean, target_logme = _teacher_targets(net, prep, train_x, config=config,
+                                                                      cache_dir=cache_dir, progress=progress)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         net.reset_classifier(data.n_classes)
@@ -356,16 +346,7 @@ def _train(
 
     wall = time.perf_counter() - t_start
     final_acc = state.history[-1]["val_accuracy"] if state.history else float("nan")
-    summary = {
-        "format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "status": "completed",
-        "method": method, "target_id": target_id, "task_id": task,
-        "val_accuracy": state.best_val_accuracy, "final_val_accuracy": final_acc,
-        "metric": "top1", "score": 100.0 * state.best_val_accuracy,
-        "best_epoch": state.best_epoch, "epochs_run": state.epoch, "stopped_early": state.stopped_early,
-        "n_train": len(train), "n_val": len(val), "n_classes": data.n_classes, "class_names": data.class_names,
-        "teachers": teacher_records, "target_logme": target_logme, "config": config.to_dict(),
-        "data_config": cfg, "wall_time_s": wall, "completed_utc": now_utc(),
-    }
+    summary = _summary(method, target_id, prep, state, final_acc, teacher_records, target_logme, config, cfg, wall)
     if out is not None:
         from fennec.artifacts import library_versions
 
@@ -381,3 +362,33 @@ def _train(
         wall_time_s=wall, run_dir=out, summary=summary)
 
 
+def _teacher_targets(net, prep: _Prepared, train_x, *, config: BTuningConfig, cache_dir, progress: bool):
+    """B-Tuning's distillation targets: the teachers fitted on the training images (LogME weights), their
+    targets and the target model's posterior mean. Returns (fitted, targets, target_mean, target LogME)."""
+    import torch
+
+    data, train = prep.data, prep.train
+    feats = teacher_features(prep.specs, data.images, prep.train_idx, image_size=config.image_size,
+                             cache_dir=cache_dir, progress=progress)
+    fitted = fit_teachers(feats, train.labels, data.class_names, temperature=config.temperature, teachers=prep.specs)
+    m_t, target_logme = target_posterior_mean(net, train_x, train.labels)
+    logger.info("teachers %s: LogME %s -> weights %s (T=%g)", fitted.model_ids, np.round(fitted.logme, 4).tolist(),
+                np.round(fitted.weights, 4).tolist(), config.temperature)
+    return (fitted, torch.as_tensor(fitted.targets, dtype=torch.float32), torch.as_tensor(m_t, dtype=torch.float32),
+            target_logme)
+
+
+def _summary(method: str, target_id: str, prep: _Prepared, state, final_acc: float, teacher_records: list,
+             target_logme, config: BTuningConfig, cfg: dict, wall: float) -> dict[str, Any]:
+    """The run's ``summary.json`` (without the environment, added where it is written)."""
+    data, train, val = prep.data, prep.train, prep.val
+    return {
+        "format": RUN_FORMAT, "format_version": RUN_FORMAT_VERSION, "status": "completed",
+        "method": method, "target_id": target_id, "task_id": prep.task_id,
+        "val_accuracy": state.best_val_accuracy, "final_val_accuracy": final_acc,
+        "metric": "top1", "score": 100.0 * state.best_val_accuracy,
+        "best_epoch": state.best_epoch, "epochs_run": state.epoch, "stopped_early": state.stopped_early,
+        "n_train": len(train), "n_val": len(val), "n_classes": data.n_classes, "class_names": data.class_names,
+        "teachers": teacher_records, "target_logme": target_logme, "config": config.to_dict(),
+        "data_config": cfg, "wall_time_s": wall, "completed_utc": now_utc(),
+    }
