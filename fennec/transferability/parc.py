@@ -19,9 +19,10 @@ same-class pairs, about M/C of them) is computed, sorted and kept in memory (8 b
 at N = 20 000, C = 100; at worst M/2 pairs, 800 MB at N = 20 000 with two balanced classes), with a
 grid over its range (8-16 cells per distinct value, 4 bytes each, at most 2**24 cells). The larger
 group is streamed tile by tile and never sorted: a value outside the kept range is counted at once,
-and a value inside it finds its cell with one multiplication and one gather, then steps over the kept
-values of that cell that are not above it (usually none: one more gather and comparison). No N×N matrix is ever allocated, and the rank sum is exact in
-float64, ties between the two groups included.
+and a value inside it finds its cell with one multiplication and one gather, which also says whether
+the cell holds kept values; only then (about one value in four on overlapping groups) does it gather
+the cell's first kept value and step over those not above it. No N×N matrix is ever allocated, and
+the rank sum is exact in float64, ties between the two groups included.
 
 Ties *within* the streamed group enter the tie correction Σ(t³ − t) only through duplicated samples or
 samples with constant reduced features; then the streamed group is instead sorted in chunks of
