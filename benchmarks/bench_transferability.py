@@ -8,6 +8,7 @@ report it). Features have class structure (class means plus noise), float64.
 
     python benchmarks/bench_transferability.py                 # all four sizes
     python benchmarks/bench_transferability.py --sizes small   # (1000, 512, 10) and (5000, 2048, 100)
+    python benchmarks/bench_transferability.py --only parc     # the PARC table only
 
 PARC is timed at (N, 2048, 100), N = ``--parc-n`` (20 000), beside the floor of the same size.
 """
@@ -26,6 +27,7 @@ def _parse() -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3, help="repeats per size (medians are reported)")
     p.add_argument("--parc-n", type=int, default=20000, help="N of the PARC timing (D=2048, C=100)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", choices=["parc"], default=None, help="run only this section (parc: the PARC table)")
     return p.parse_args()
 
 
@@ -79,6 +81,10 @@ def main() -> int:
     print(f"python {platform.python_version()}, numpy {np.__version__}, BLAS: {blas}")
     print(f"BLAS threads: {ARGS.threads}; repeats: {ARGS.repeats} (medians); {load()} at start; cpus: {os.cpu_count()}")
     print()
+    if ARGS.only == "parc":
+        with threadpool_limits(limits=ARGS.threads):
+            parc_table()
+        return 0
     print(f"{'N':>6} {'D':>5} {'C':>5} | {'floor s':>8} | {'LogME s':>8} {'ratio':>6} | {'shrinkH s':>9} {'ratio':>6} | LogME score")
     print("-" * 86)
     with threadpool_limits(limits=ARGS.threads):

@@ -17,11 +17,12 @@ diagonal class blocks and the different-class pairs are the rectangles right of 
 plain (rows × 32)·(32 × cols) product, with no pair mask. The smaller group of pairs (usually the
 same-class pairs, about M/C of them) is computed, sorted and kept in memory (8 bytes per pair; ~16 MB
 at N = 20 000, C = 100; at worst M/2 pairs, 800 MB at N = 20 000 with two balanced classes), with a
-grid over its range (2-4 cells per distinct value, 16 bytes each). The larger group is streamed tile
-by tile and never sorted: a value outside the kept range is counted at once, and a value inside it
-finds its cell with one multiplication and one gather, then compares itself with the kept values of
-that cell only (usually none or one). No N×N matrix is ever allocated, and the rank sum is exact in
-float64, ties between the two groups included.
+grid over its range (8-16 cells per distinct value, 4 bytes each, at most 2**24 cells). The larger
+group is streamed tile by tile and never sorted: a value outside the kept range is counted at once,
+and a value inside it finds its cell with one multiplication and one gather, which also says whether
+the cell holds kept values; only then (about one value in four on overlapping groups) does it gather
+the cell's first kept value and step over those not above it. No N×N matrix is ever allocated, and
+the rank sum is exact in float64, ties between the two groups included.
 
 Ties *within* the streamed group enter the tie correction Σ(t³ − t) only through duplicated samples or
 samples with constant reduced features; then the streamed group is instead sorted in chunks of
@@ -47,7 +48,7 @@ __all__ = ["parc"]
 
 BLOCK_PAIRS = 16_000_000  # streamed distances sorted and counted at a time
 TILE_PAIRS = 1 << 20  # distances per matrix product
-CELLS_MAX = 1 << 22  # cells of the kept group's lookup grid (8 bytes each)
+CELLS_MAX = 1 << 24  # cells of the kept group's lookup grid (4 bytes each)
 
 
 def parc(
@@ -176,9 +177,10 @@ class _Kept:
     The grid maps a distance x to a cell ``q(x) = floor(min((x - lo)·scale, T − 1))``, a non-decreasing
     function of x computed the same way for every value, so a kept value in a lower cell than x is
     below x, one in a higher cell is above it, and only the kept values of x's own cell need comparing.
-    ``table[q]`` holds the number of kept values in cells < q and <= q, and the smallest kept value of
-    cell q (+inf for an empty cell), so the one gather answers every x whose cell holds at most one kept
-    value (most of them: there are 2-4 cells per distinct kept value).
+    ``below[q]`` is the number of kept values in cells < q (the index of the first kept value that is not
+    below x), stored as −1 − that number when cell q holds kept values, so that the one gather also tells
+    which x need comparing at all (a few in ten: there are 8-16 cells per distinct kept value). The sorted
+    values end with a +inf sentinel, so a scan from there up to the first value above x needs no bound.
     """
 
     def __init__(self, values: np.ndarray) -> None:
@@ -187,20 +189,29 @@ class _Kept:
         self.uniq = self.values[first]
         self.counts = np.diff(np.append(np.flatnonzero(first), self.values.size))
         self.lo, self.hi = float(self.values[0]), float(self.values[-1])
-        self.cells = int(min(CELLS_MAX, max(2, 1 << (int(self.uniq.size).bit_length() + 1))))
+        self.cells = int(min(CELLS_MAX, max(2, 1 << (int(self.uniq.size).bit_length() + 3))))
         span = self.hi - self.lo
         self.scale = (self.cells / span) if span > 0 else 0.0
-        starts = np.searchsorted(self._cell(self.values), np.arange(self.cells + 1))
-        self.table = np.zeros(self.cells, dtype=[("below", "<i4"), ("upto", "<i4"), ("first", "<f8")])
-        self.table["below"], self.table["upto"] = starts[:-1], starts[1:]
-        self.table["first"] = np.where(starts[1:] > starts[:-1], self.values[np.minimum(starts[:-1], starts[-1] - 1)],
-                                       np.inf)
+        cell = self._cell(self.values)  # sorted, like the values
+        starts = np.flatnonzero(np.concatenate(([True], cell[1:] != cell[:-1])))  # each occupied cell's first
+        occupied = cell[starts]
+        runs = np.diff(np.concatenate(([-1], occupied, [self.cells - 1])))  # cells up to each occupied one
+        index = np.int32 if self.values.size < 2**31 else np.int64
+        self.below = np.repeat(np.append(starts, self.values.size).astype(index), runs)
+        self.below[occupied] = ~self.below[occupied]  # marked: −1 − below (negative) for occupied cells
+        self.padded = np.append(self.values, np.inf)
 
     def _cell(self, x: np.ndarray) -> np.ndarray:
         q = x - self.lo
         q *= self.scale
         np.minimum(q, self.cells - 1, out=q)
         return q.astype(np.intp)
+
+    def lookup(self, x: np.ndarray) -> np.ndarray:
+        """``below[q(x)]`` (marked) for values lo <= x <= hi; np.take's clip to T − 1 is the min of q(x)."""
+        q = x - self.lo
+        q *= self.scale
+        return np.take(self.below, q.astype(np.intp), mode="clip")  # np.take: faster than indexing
 
 
 def _may_tie(r: np.ndarray) -> bool:
@@ -224,23 +235,24 @@ def _count_lookup(r, tiles, kept: _Kept, tile: int) -> tuple[int, int, np.ndarra
     buf = np.empty(tile)
     for t in tiles:
         x = _distances(r, t, out=buf)
-        less += n_kept * int(np.count_nonzero(x < kept.lo))
-        x = x[(x >= kept.lo) & (x <= kept.hi)]
-        cell = kept.table[kept._cell(x)]
-        below = cell["below"]
-        less += n_kept * x.size - int(below.sum(dtype=np.int64))  # minus the same-cell kept values <= x:
-        v = cell["first"]
-        less -= int(np.count_nonzero(v <= x))
-        eq += _record_ties(v, x, ties)
-        more = np.flatnonzero(cell["upto"] > below + 1)
-        x, j, stop = x[more], below[more].astype(np.intp) + 1, cell["upto"][more]
-        while x.size:
-            v = kept.values[j]
-            less -= int(np.count_nonzero(v <= x))
+        if x.size and (x.min() < kept.lo or x.max() > kept.hi):
+            less += n_kept * int(np.count_nonzero(x < kept.lo))
+            x = x[(x >= kept.lo) & (x <= kept.hi)]
+        j = kept.lookup(x)
+        hit = np.flatnonzero(j < 0)  # x's cell holds kept values: j = −1 − (the index of the first)
+        first = ~np.take(j, hit)
+        # #(kept <= x) = #(kept below x's cell) + #(kept values of x's cell that are <= x): less gets
+        # n_kept minus it; the first term, with the marks undone, sums to Σj + 2·Σfirst + #hit.
+        less += n_kept * x.size - int(j.sum(dtype=np.int64)) - 2 * int(first.sum(dtype=np.int64)) - hit.size
+        x, j = np.take(x, hit), first
+        v = np.take(kept.padded, j)
+        step = np.flatnonzero(v <= x)
+        while step.size:  # x's cell holds kept values <= x: step over them (the sentinel stops every x)
+            x, j, v = np.take(x, step), np.take(j, step) + 1, np.take(v, step)
+            less -= x.size
             eq += _record_ties(v, x, ties)
-            j += 1
-            go = j < stop
-            x, j, stop = x[go], j[go], stop[go]
+            v = np.take(kept.padded, j)
+            step = np.flatnonzero(v <= x)
     b_on_kept = np.zeros(kept.uniq.size, dtype=np.int64)
     if ties:  # each streamed value equal to a kept value was counted once per kept copy of it
         tied, per = np.unique(np.concatenate(ties), return_counts=True)

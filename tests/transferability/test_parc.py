@@ -84,3 +84,17 @@ def test_may_tie_detects_duplicated_and_zero_rows():
 
 def rng_choice(n: int, k: int) -> np.ndarray:
     return np.random.default_rng(1).choice(n, size=k, replace=False)
+
+
+@pytest.mark.parametrize("cells", [2, 64])
+def test_parc_with_crowded_grid_cells(cells, make_task, monkeypatch):
+    """Weak features (the groups overlap everywhere) and a grid of a few cells, so that most streamed
+    distances step over many kept values of their cell: still the dense value."""
+    import importlib
+
+    module = importlib.import_module("fennec.transferability.parc")
+    f, y = make_task(160, 40, 6, signal=0.05, seed=11)
+    expected = _parc_dense(f, y)
+    monkeypatch.setattr(module, "CELLS_MAX", cells)
+    assert parc(f, y) == pytest.approx(expected, rel=1e-9)
+    assert parc(f, y, block_pairs=700) == pytest.approx(expected, rel=1e-9)
