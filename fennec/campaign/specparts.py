@@ -9,10 +9,12 @@ from typing import Any
 from fennec.campaign.spec import ModelSpec, RecipeSpec, TaskSpec, safe_name
 from fennec.errors import SchemaError
 
-__all__ = ["FINETUNE_PARAMS", "LINEAR_PROBE_PARAMS", "parse_models", "parse_recipes", "parse_tasks"]
+__all__ = ["BTUNE_PARAMS", "FINETUNE_PARAMS", "LINEAR_PROBE_PARAMS", "parse_models", "parse_recipes", "parse_tasks"]
 
 #: Parameters a ``finetune`` recipe may set (the budget sets epochs, batch size, image size, threads, seed).
 FINETUNE_PARAMS = ("lr_backbone", "lr_head", "momentum", "nesterov", "weight_decay")
+#: B-Tuning's own parameters, beside the fine-tune's (``teachers`` is required)
+BTUNE_PARAMS = ("teachers", "tradeoff", "temperature")
 LINEAR_PROBE_PARAMS = ("C", "max_iter")
 RANDOM_SUFFIX = "random-init"
 
@@ -207,7 +209,7 @@ def _subsets(raw: Any, at: str, task_id: str, kind: str, source: str) -> list[Ta
 def parse_recipes(
     raw: Any, where: str, task_ids: list[str] | None = None
 ) -> tuple[RecipeSpec, ...]:
-    """``linear_probe``, ``finetune``, ``metric:<name>`` or ``py:MODULE:FUNCTION``, as strings or tables
+    """``linear_probe``, ``finetune``, ``btune``, ``metric:<name>`` or ``py:MODULE:FUNCTION``, as strings or tables
     ``{kind = ..., label = ..., tasks = [...], <params>}`` (``tasks``: ids or fnmatch patterns of the tasks
     the recipe runs on; each must match one of ``task_ids``)."""
     out: list[RecipeSpec] = []
@@ -260,12 +262,15 @@ def _check_recipe(kind: str, params: dict[str, Any], at: str) -> None:
             not isinstance(params["max_iter"], int) or params["max_iter"] < 1
         ):
             raise SchemaError(f"{at}.max_iter: an integer >= 1; got {params['max_iter']!r}")
-    elif kind == "finetune":
-        _check_keys(params, set(FINETUNE_PARAMS), at)
+    elif kind in ("finetune", "btune"):
+        extra = set(BTUNE_PARAMS) if kind == "btune" else set()
+        _check_keys(params, set(FINETUNE_PARAMS) | extra, at)
+        if kind == "btune":
+            _check_teachers(params.get("teachers"), at)
         from fennec.train.config import BTuningConfig
 
         try:
-            BTuningConfig.from_dict(params)
+            BTuningConfig.from_dict({k: v for k, v in params.items() if k != "teachers"})
         except SchemaError as exc:
             raise SchemaError(f"{at}: {exc}") from None
     elif kind.startswith("metric:"):
@@ -284,6 +289,11 @@ def _check_recipe(kind: str, params: dict[str, Any], at: str) -> None:
             raise SchemaError(f"{at}.kind: expected py:MODULE:FUNCTION; got {kind!r}")
     else:
         raise SchemaError(
-            f"{at}.kind: unknown recipe {kind!r}; valid: linear_probe, finetune, metric:<name>, "
+            f"{at}.kind: unknown recipe {kind!r}; valid: linear_probe, finetune, btune, metric:<name>, "
             "py:MODULE:FUNCTION"
         )
+
+
+def _check_teachers(raw: Any, at: str) -> None:
+    if not isinstance(raw, list) or not raw or not all(isinstance(t, str) and t.strip() for t in raw):
+        raise SchemaError(f"{at}.teachers: btune needs a non-empty list of teacher model names; got {raw!r}")

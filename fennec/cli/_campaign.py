@@ -12,7 +12,7 @@ from fennec.cli._render import Format, emit, say
 from fennec.errors import FennecError
 
 campaign_app = typer.Typer(
-    help="Campaigns: run recipes (linear_probe, finetune, metric:NAME) over models x tasks x seeds, in this "
+    help="Campaigns: run recipes (linear_probe, finetune, btune, metric:NAME) over models x tasks x seeds, in this "
     "process or on Ray, resumable; results stream into histories in the output folder.",
     no_args_is_help=True,
 )

@@ -179,3 +179,16 @@ def test_embed_tasks_of_a_campaign_cli(tmp_path, make_spec):
     assert emb.task_ids == ["sklearn_digits", "sklearn_digits_5cls_s0k0"]
     again = subprocess.run(cmd, capture_output=True, text=True)
     assert again.returncode == 0 and "already embedded" in again.stderr
+
+
+def test_btune_recipe_trains_with_its_teachers(tmp_path, make_spec):
+    """B-Tuning as a campaign recipe: a packaged pretrained teacher, the target's held-out accuracy in the
+    recipe's history with the teachers named, the teachers' features cached in the campaign's folder."""
+    body = 'recipes = [{kind = "btune", teachers = ["efficientnet-lite0"], tasks = ["sklearn_digits"]}]\n'
+    spec = load_spec(make_spec(tmp_path, body))
+    report = run_campaign(spec, progress=False)
+    assert (report.n_done, report.n_failed) == (report.n_jobs, 0) and report.n_jobs == 4
+    hist = pd.read_csv(spec.out / "histories" / "btune.csv")
+    assert len(hist) == 4 and hist["score"].between(0, 100).all() and set(hist["source"]) == {"btune"}
+    assert hist["extra"].str.contains("teachers=efficientnet-lite0").all()
+    assert any((spec.out / "features" / "teachers").rglob("*"))

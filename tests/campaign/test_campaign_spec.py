@@ -137,6 +137,10 @@ def test_known_models_resolve_through_the_registry(tmp_path):
             'recipes = ["linear_probe"]\ntasks = ["mnist"]\nmodels = ["resnet18"]\n[resources]\nnum_cpus = 0\n',
             "resources.num_cpus",
         ),
+        (
+            'recipes = ["btune"]\ntasks = ["mnist"]\nmodels = ["resnet18"]\n',
+            "recipes[0].teachers: btune needs a non-empty list of teacher model names",
+        ),
         ('recipes = ["linear_probe"\n', "not valid TOML"),
     ],
 )
@@ -160,7 +164,7 @@ def test_cli_errors_are_one_line_with_exit_1_and_usage_exit_2(tmp_path):
     assert run.returncode == 1
     assert run.stderr.strip().splitlines() == [
         f"error: {path}: recipes[0].kind: unknown recipe 'probe'; valid: "
-        "linear_probe, finetune, metric:<name>, py:MODULE:FUNCTION"
+        "linear_probe, finetune, btune, metric:<name>, py:MODULE:FUNCTION"
     ]
     usage = subprocess.run(
         [sys.executable, "-m", "fennec", "campaign", "plan"], capture_output=True, text=True
