@@ -1,15 +1,21 @@
-"""Fan a function out over items as Ray tasks, or run it here: archi2vec's own small helper (archi2vec
-does not depend on Fennec). Ray is imported only when asked for."""
+"""Fan a function out over items as Ray tasks, or run it here: the one Ray mechanism of the project.
+
+archi2vec does not depend on Fennec, so it lives here; :mod:`fennec.campaign.executor` wraps it with
+Fennec's outcomes and error messages. Ray is imported only when asked for.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from archi2vec.errors import Archi2VecError
 
-__all__ = ["map_unordered"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["map_unordered", "start_ray"]
 
 
 def _import_ray():
@@ -22,6 +28,22 @@ def _import_ray():
     return ray
 
 
+def start_ray(*, address: str | None = None, workers: int | None = None) -> bool:
+    """Connect to (``address`` / ``$RAY_ADDRESS``; ``"auto"``: the one ``ray start --head`` started here) or
+    start a local Ray cluster of ``workers`` CPUs (default: all), unless this process is connected already;
+    returns whether it did (and so should shut it down)."""
+    ray = _import_ray()
+    if ray.is_initialized():
+        return False
+    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
+    if address or os.environ.get("RAY_ADDRESS"):
+        ray.init(address=address, **options)
+    else:  # "local": a new cluster even where a stopped one left its address file behind
+        ray.init(address="local", num_cpus=workers, **options)
+    logger.info("Ray: %s CPU(s) in the cluster", ray.cluster_resources().get("CPU"))
+    return True
+
+
 def map_unordered(
     fn: Callable[[Any, Any], Any],
     items: Iterable[Any],
@@ -29,26 +51,24 @@ def map_unordered(
     shared: Any = None,
     ray: bool = False,
     address: str | None = None,
+    workers: int | None = None,
+    num_cpus: float = 1.0,
+    num_gpus: float = 0.0,
     max_retries: int = 2,
 ) -> Iterator[tuple[int, Any]]:
-    """Yield ``(index, fn(item, shared))`` for every item, in completion order on Ray (a local cluster
-    unless ``address`` or ``$RAY_ADDRESS`` names one; a killed worker's item is retried ``max_retries``
-    times), in order here. ``fn`` is expected to catch its own errors; an item whose Ray worker kept dying
-    yields the Ray error instead of a value."""
+    """Yield ``(index, fn(item, shared))`` for every item: in order here; in completion order on Ray
+    (:func:`start_ray`; ``shared`` sent once as a Ray object; each call asks for ``num_cpus`` / ``num_gpus``;
+    a killed worker's item is retried ``max_retries`` times). On Ray an item whose call raised, or whose
+    worker kept dying, yields the Ray error instead of a value; here an exception propagates."""
     items = list(items)
     if not ray:
         for i, item in enumerate(items):
             yield i, fn(item, shared)
         return
     rt = _import_ray()
-    started = not rt.is_initialized()
-    if started:
-        if address or os.environ.get("RAY_ADDRESS"):
-            rt.init(address=address, include_dashboard=False, log_to_driver=False)
-        else:
-            rt.init(address="local", include_dashboard=False, log_to_driver=False)
+    started = start_ray(address=address, workers=workers)
     try:
-        remote = rt.remote(max_retries=max_retries)(fn)
+        remote = rt.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries)(fn)
         ref = rt.put(shared)
         index = {remote.remote(item, ref): i for i, item in enumerate(items)}
         pending = list(index)
@@ -57,7 +77,7 @@ def map_unordered(
             for r in done:
                 try:
                     yield index[r], rt.get(r)
-                except rt.exceptions.RayError as exc:  # the worker died more often than retried
+                except rt.exceptions.RayError as exc:
                     yield index[r], exc
     finally:
         if started:

@@ -14,7 +14,6 @@ started on this machine with ``ray start --head``).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -99,6 +98,11 @@ def _call(fn: Callable[..., Any], item: Any, shared: Any) -> Any:
     return fn(item) if shared is None else fn(item, shared)
 
 
+def _apply(item: Any, packed: tuple[Callable[..., Any], Any]) -> Any:
+    fn, shared = packed
+    return _call(fn, item, shared)
+
+
 def _local(fn, items: list[Any], shared: Any) -> Iterator[Outcome]:
     for i, item in enumerate(items):
         try:
@@ -111,41 +115,17 @@ def _local(fn, items: list[Any], shared: Any) -> Iterator[Outcome]:
 
 
 def start_ray(*, address: str | None = None, workers: int | None = None) -> bool:
-    """Connect to (``address`` / ``$RAY_ADDRESS``) or start a local Ray cluster unless this process is
-    connected already; returns whether it did (and so should shut it down)."""
-    ray = import_ray()
-    if ray.is_initialized():
-        return False
-    options: dict[str, Any] = {
-        "include_dashboard": False,
-        "log_to_driver": False,
-        "logging_level": logging.WARNING,
-    }
-    if address or os.environ.get("RAY_ADDRESS"):
-        ray.init(address=address, **options)
-    else:  # "local": a new cluster even where a stopped one left its address file behind
-        ray.init(address="local", num_cpus=workers, **options)
-    logger.info("Ray: %s CPU(s) in the cluster", ray.cluster_resources().get("CPU"))
-    return True
+    """:func:`archi2vec.parallel.start_ray`, with Fennec's install message when Ray is missing."""
+    from archi2vec.parallel import start_ray as start
+
+    import_ray()
+    return start(address=address, workers=workers)
 
 
 def _ray(fn, items: list[Any], shared: Any, *, address, workers, num_cpus, num_gpus, max_retries):
-    ray = import_ray()
-    started = start_ray(address=address, workers=workers)
-    try:
-        remote = ray.remote(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries)(_call)
-        shared_ref = ray.put(shared) if shared is not None else None
-        index = {remote.remote(fn, item, shared_ref): i for i, item in enumerate(items)}
-        pending = list(index)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            for ref in done:
-                try:
-                    value = ray.get(ref)
-                except ray.exceptions.RayError as exc:
-                    yield Outcome(index[ref], error=error_line(exc))
-                else:
-                    yield Outcome(index[ref], value=value)
-    finally:
-        if started:
-            ray.shutdown()
+    from archi2vec.parallel import map_unordered
+
+    import_ray()  # Fennec's message when Ray is missing
+    for i, res in map_unordered(_apply, items, shared=(fn, shared), ray=True, address=address, workers=workers,
+                                num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries):
+        yield Outcome(i, error=error_line(res)) if isinstance(res, BaseException) else Outcome(i, value=res)
