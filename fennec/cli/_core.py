@@ -206,9 +206,10 @@ def info(
                      f"{((proxy.get('projector') or {}).get('params') or {}).get('method', '?')}")
     placer = m.get("placer")
     if placer:
-        pens = ", ".join(f"{s} {'off' if p is None else f'l2 {p:g}'}"
-                         for s, p in zip(("side information", "archi2vec"), placer["penalties"], strict=True))
-        lines.append(f"cold models   placed from {pens}; history weight {placer.get('history_weight', 1.0):g}")
+        from fennec.zoo.placement import describe
+
+        lines.append(f"cold models   {describe(placer['penalties'], placer.get('pools'))}; history weight "
+                     f"{placer.get('history_weight', 1.0):g}")
     else:
         lines.append("cold models   not available (fewer than 3 models)")
     lines.append("environment   " + ", ".join(f"{k} {v}" for k, v in m.get("environment", {}).items()))

@@ -118,6 +118,9 @@ def load_recommender(directory: str | os.PathLike[str], cls):
     manifest = read_manifest(directory, expected_kind="recommender")
     if "placer" in manifest and "featurizer" not in manifest["placer"] or not (directory / "columns.csv").is_file():
         raise ArtifactError(f"{directory}: written by an older Fennec (no model registry); refit it with fennec fit")
+    if "placer" in manifest and not isinstance(manifest["placer"].get("penalties"), dict):
+        raise ArtifactError(f"{directory}: written by an older Fennec (one cold-model placement for every model); "
+                            "refit it with fennec fit")
     config = type(cls().config).from_dict(manifest["config"])
     sub, scaler = _load_subspace(directory, manifest)
     columns = Columns(pd.read_csv(directory / "columns.csv", dtype=str, keep_default_na=False))

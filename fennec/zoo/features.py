@@ -1,8 +1,8 @@
 """Side information -> the numeric features that place a cold model (statistics fixed at fit time).
 
-The design matrix: ImageNet top-1 (standardised; a model without one gets its pre-training kind's mean and
-a missing flag) with one-hot pre-training kind -- top-1 within its kind -- then log10 parameter count and
-log10 GMACs (standardised, missing flags). Pure pandas / NumPy.
+Two blocks: the *base* block, ImageNet top-1 (standardised; a model without one gets its pre-training kind's
+mean and a missing flag) with one-hot pre-training kind -- top-1 within its kind -- and the *size* block,
+log10 parameter count and log10 GMACs (standardised, missing flags). Pure pandas / NumPy.
 """
 
 from __future__ import annotations
@@ -57,26 +57,36 @@ class SideFeaturizer:
         if not hasattr(self, "kinds_"):
             raise NotFittedError("This SideFeaturizer is not fitted yet; call fit() first.")
 
-    def transform(self, side: pd.DataFrame) -> Array:
-        """The base design matrix (n, p); row ``i`` depends on row ``i`` of ``side`` only."""
+    def blocks(self, side: pd.DataFrame) -> tuple[Array, Array]:
+        """The base (top-1 within kind) and size design matrices; row ``i`` depends on row ``i`` of ``side``."""
         self._check()
         top1 = _column(side, "top1", True)
         kinds = _column(side, "pretraining", False)
         miss = ~np.isfinite(top1)
         fill = np.array([self.kind_top1_.get(k, self.top1_[0]) for k in kinds], dtype=float)
-        parts = [((np.where(miss, fill, top1) - self.top1_[0]) / self.top1_[1])[:, None], miss[:, None]]
-        parts += [(kinds == k)[:, None] for k in self.kinds_]
+        base = [((np.where(miss, fill, top1) - self.top1_[0]) / self.top1_[1])[:, None], miss[:, None]]
+        base += [(kinds == k)[:, None] for k in self.kinds_]
+        size = []
         for col in LOG_COLUMNS:
             v = _log(side, col)
             m = ~np.isfinite(v)
             mean, sd = self.logs_[col]
-            parts += [np.where(m, 0.0, (np.where(m, mean, v) - mean) / sd)[:, None], m[:, None]]
-        return np.hstack(parts).astype(float)
+            size += [np.where(m, 0.0, (np.where(m, mean, v) - mean) / sd)[:, None], m[:, None]]
+        return np.hstack(base).astype(float), np.hstack(size).astype(float)
+
+    def transform(self, side: pd.DataFrame) -> Array:
+        """Both blocks side by side (n, p): the columns of :meth:`names`."""
+        return np.hstack(self.blocks(side))
 
     def names(self) -> list[str]:
         self._check()
         logs = [n for c in LOG_COLUMNS for n in (f"log_{c}", f"{c}_missing")]
         return ["top1", "top1_missing"] + [f"kind={k}" for k in self.kinds_] + logs
+
+    @staticmethod
+    def has_top1(side: pd.DataFrame) -> np.ndarray:
+        """Which rows have an ImageNet top-1 (the placement regime)."""
+        return np.isfinite(_column(side, "top1", True))
 
     def to_state(self) -> dict:
         self._check()

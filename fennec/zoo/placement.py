@@ -4,28 +4,30 @@ A model's subspace coordinates ``t_i = [b_i, u_i]`` (general transfer quality, t
 predicted in stages, each a ridge regression fitted on the models that do have a history, each on what the
 previous stages left:
 
-1. **base**: the strongest simple predictors -- ImageNet top-1 with a per-kind intercept (top-1 compared
-   within its pre-training kind; a missing top-1 is imputed by its kind's mean and flagged), log parameter
-   count and log GMACs (likewise);
-2. **archi2vec**: the archi2vec vector (PCA of the whole catalogue, unsupervised), on what the base stage
-   leaves, under its own penalty -- or off.
+1. **base**: the strongest simple predictor -- ImageNet top-1 with a per-kind intercept (top-1 compared
+   within its pre-training kind; a missing top-1 is imputed by its kind's mean and flagged);
+2. **size**: log parameter count and log GMACs (standardised, missing flags) -- or off;
+3. **archi2vec**: the archi2vec vector (PCA of the whole catalogue, unsupervised) -- or off.
 
 Two further corrections were tried and left out because they hurt models of other campaigns (see the
 issue-10 note): one-hot family, and a share of the residual of history models with the same architecture.
 
-The penalties are chosen by K-fold cross-validation over the history's models (in a zoo of several
-histories, one history held out at a time: a correction must help on a campaign the fit has not seen),
-scored by the
-per-task Kendall tau of the held-out models' predicted profiles against their standardised results: a
-correction is kept only where this nested validation says it helps (near-ties go to the simpler choice).
-Every feature is scaled with statistics fixed at fit time, so a model's placement never depends on which
+The penalties (and which corrections are on) are chosen by K-fold cross-validation over the history's models
+(in a zoo of several histories, one history held out at a time: a correction must help on a campaign the fit
+has not seen), scored by the per-task Kendall tau of the held-out models' predicted profiles against their
+standardised results. Each correction must add :data:`CORRECTION_MARGIN` to be kept, and near-ties go to the
+simpler choice. The choice is made twice, once per *regime*: for the models with an ImageNet top-1 and for
+those without. They need different corrections -- where top-1 is known, archi2vec and size add little and
+can hurt on another campaign; where it is not, they are most of what is known -- and a mean over all
+models would let the (many) models without a top-1 decide for the others. Every feature is scaled with
+statistics fixed at fit time and a row's regime is its own, so a model's placement never depends on which
 other models are placed with it. Pure NumPy / pandas: side tables in, arrays out.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import product
@@ -41,7 +43,13 @@ logger = logging.getLogger(__name__)
 
 Array = npt.NDArray[np.float64]
 ArchLookup = Callable[[Sequence[str]], tuple[Array, np.ndarray]]
-STAGES = ("base", "archi2vec")
+STAGES = ("base", "size", "archi2vec")
+#: placement regimes: models whose ImageNet top-1 is known, and the others (each chooses its own stages)
+REGIMES = ("top1", "no_top1")
+REGIME_LABELS = {"top1": "with a top-1", "no_top1": "without"}
+#: which models a regime's placement is fitted on: all of them, or the regime's own
+POOLS = ("all", "own")
+POOL_LABELS = {"all": "every model", "own": "its own"}
 
 
 @dataclass(frozen=True)
@@ -128,17 +136,19 @@ class ModelPlacer:
 
     Parameters
     ----------
-    l2_grid, arch_l2_grid : tuples
-        Candidates for the penalties of the base and archi2vec stages (``inf`` = stage off), chosen by
-        ``n_folds``-fold cross-validation.
+    l2_grid, size_l2_grid, arch_l2_grid : tuples
+        Candidates for the penalties of the base, size and archi2vec stages (``inf`` = stage off), chosen by
+        ``n_folds``-fold cross-validation, separately for the models with and without an ImageNet top-1.
     use_archi2vec : bool
         ``False`` removes the archi2vec stage from the search (the ``fennec_noarch`` ablation).
     """
 
     def __init__(self, *, l2_grid: Sequence[float] = (3.0, 10.0, 30.0),
+                 size_l2_grid: Sequence[float] = (np.inf, 3.0, 10.0, 30.0),
                  arch_l2_grid: Sequence[float] = (np.inf, 30.0, 100.0), n_folds: int = 5, use_archi2vec: bool = True,
                  random_state: int = 0) -> None:
         self.l2_grid = tuple(float(x) for x in l2_grid)
+        self.size_l2_grid = tuple(float(x) for x in size_l2_grid)
         self.arch_l2_grid = tuple(float(x) for x in arch_l2_grid) if use_archi2vec else (np.inf,)
         self.n_folds = int(n_folds)
         self.use_archi2vec = bool(use_archi2vec)
@@ -158,17 +168,21 @@ class ModelPlacer:
         self.featurizer_ = SideFeaturizer().fit(side)
         self.arch_source_ = (arch_source or catalogue_source()) if self.use_archi2vec else None
         blocks = self._blocks(side, fit=True)
-        self.selection_ = self._select(blocks, T, np.asarray(task_vectors, float), np.asarray(Z, float), groups)
-        best = min(self.selection_, key=_simplest)
-        self.penalties_ = tuple(best[s] for s in STAGES)
-        self.coefs_, _ = self._fit_stages(blocks, T, self.penalties_)
-        logger.info("cold-model placement: %s (cv Kendall %.3f)",
-                    ", ".join(f"{s} {'off' if np.isinf(p) else f'l2 {p:g}'}" for s, p in zip(STAGES, self.penalties_,
-                                                                                       strict=True)), best["kendall"])
+        regimes = regime_of(side)
+        self.selection_ = self._select(blocks, T, np.asarray(task_vectors, float), np.asarray(Z, float), groups,
+                                       regimes)
+        best = best_choices(self.selection_)
+        self.penalties_ = {r: choice[1:] for r, choice in best.items()}
+        self.pools_ = {r: choice[0] for r, choice in best.items()}
+        self.coefs_ = {}
+        for r, (pool, *pens) in best.items():
+            rows = training_rows(regimes, r, pool)
+            self.coefs_[r] = self._fit_stages([B[rows] for B in blocks], T[rows], pens)[0]
+        logger.info("cold-model placement: %s", describe(self.penalties_, self.pools_, self.selection_))
         return self
 
     def _blocks(self, side: pd.DataFrame, *, fit: bool = False) -> list[Array]:
-        return [self.featurizer_.transform(side), self._arch_features(side, fit=fit)]
+        return [*self.featurizer_.blocks(side), self._arch_features(side, fit=fit)]
 
     def _arch_features(self, side: pd.DataFrame, *, fit: bool = False) -> Array:
         src = self.arch_source_
@@ -200,31 +214,46 @@ class ModelPlacer:
     def _apply_stages(blocks: list[Array], coefs: list) -> Array:
         return sum(apply_ridge(B, c) for B, c in zip(blocks, coefs, strict=True) if c is not None)
 
-    def _select(self, blocks, T, V, Z, groups) -> list[dict]:
+    def _select(self, blocks, T, V, Z, groups, regimes) -> list[dict]:
+        """One row per (regime, penalties): the cv Kendall on that regime's held-out models."""
         n = len(T)
-        if n < 6:  # too few models to validate: the base stage, most regularised
+        if n < 6:  # too few models to validate: the base stage alone, most regularised
             self.oof_ = None
-            return [{"base": max(self.l2_grid), "archi2vec": np.inf, "kendall": float("nan")}]
-        grid = list(product(self.l2_grid, self.arch_l2_grid))
+            return [{"regime": r, "pool": POOLS[0], "base": max(self.l2_grid), "size": np.inf, "archi2vec": np.inf,
+                     "kendall": float("nan")} for r in REGIMES]
+        grid = list(product(POOLS, self.l2_grid, self.size_l2_grid, self.arch_l2_grid))
         random_folds = np.random.default_rng(self.random_state).permutation(np.arange(n) % max(2, min(self.n_folds, n)))
         grouped = groups is not None and len(set(groups)) >= 3
         folds = np.unique(list(groups), return_inverse=True)[1] if grouped else random_folds
-        preds = self._cross_predict(blocks, T, folds, grid)
-        rows = [{**dict(zip(STAGES, pens, strict=True)), "kendall": profile_kendall(P, Z, V)}
-                for pens, P in preds.items()]
-        best = tuple(min(rows, key=_simplest)[s] for s in STAGES)
+        preds = self._cross_predict(blocks, T, folds, grid, regimes)
+        rows = []
+        for r in REGIMES:
+            Zr = np.where((regimes == r)[:, None], Z, np.nan)
+            rows += [{"regime": r, "pool": key[0], **dict(zip(STAGES, key[1:], strict=True)),
+                      "kendall": profile_kendall(P, Zr, V)} for key, P in preds.items()]
+        best = best_choices(rows)
         # out-of-fold coordinates of the chosen placement, by random folds (what side information says about
         # a model whose campaign the fit did see: the shrinkage prior of history models)
-        self.oof_ = (self._cross_predict(blocks, T, random_folds, [best]) if grouped else preds)[best]
+        oof = self._cross_predict(blocks, T, random_folds, sorted(set(best.values())), regimes) if grouped else preds
+        self.oof_ = np.zeros_like(T)
+        for r, key in best.items():
+            self.oof_[regimes == r] = oof[key][regimes == r]
         return rows
 
-    def _cross_predict(self, blocks, T, folds, grid) -> dict:
-        preds = {pens: np.zeros_like(T) for pens in grid}
+    def _cross_predict(self, blocks, T, folds, grid, regimes) -> dict:
+        """Out-of-fold coordinates of every model for every choice ``(pool, *penalties)``: each model predicted
+        by its regime's placement fitted on the other folds."""
+        preds = {key: np.zeros_like(T) for key in grid}
         for f in np.unique(folds):
-            te, tr = folds == f, folds != f
-            for pens in grid:
-                coefs, _ = self._fit_stages([B[tr] for B in blocks], T[tr], pens)
-                preds[pens][te] = self._apply_stages([B[te] for B in blocks], coefs)
+            te = folds == f
+            for r in REGIMES:
+                rows = te & (regimes == r)
+                if not rows.any():
+                    continue
+                for pool, *pens in grid:
+                    tr = ~te & training_rows(np.where(te, "", regimes), r, pool)
+                    coefs, _ = self._fit_stages([B[tr] for B in blocks], T[tr], pens)
+                    preds[(pool, *pens)][rows] = self._apply_stages([B[rows] for B in blocks], coefs)
         return preds
 
     # ------------------------------------------------------------------ predict
@@ -242,18 +271,26 @@ class ModelPlacer:
     def coordinates(self, side: pd.DataFrame) -> Array:
         """Predicted ``[b, u]`` (n, 1 + r) of the rows of ``side``; each row depends on that row alone."""
         self._check_fitted()
-        A = self._arch_features(side) if self.coefs_[1] is not None else np.zeros((len(side), 0))
-        return self._apply_stages([self.featurizer_.transform(side), A], self.coefs_)
+        arch = any(c[2] is not None for c in self.coefs_.values())
+        blocks = [*self.featurizer_.blocks(side), self._arch_features(side) if arch else np.zeros((len(side), 0))]
+        regimes = regime_of(side)
+        out = np.zeros((len(side), next(iter(self.coefs_.values()))[0].shape[1]))
+        for r, coefs in self.coefs_.items():
+            rows = regimes == r
+            if rows.any():
+                out[rows] = self._apply_stages([B[rows] for B in blocks], coefs)
+        return out
 
     # ------------------------------------------------------------------ persistence (no pickle)
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         self._check_fitted()
-        params = {"penalties": [None if np.isinf(p) else p for p in self.penalties_],
-                  "featurizer": self.featurizer_.to_state(), "use_archi2vec": self.use_archi2vec}
-        arrays = {f"coef{i}": c for i, c in enumerate(self.coefs_) if c is not None}
+        params = {"stages": list(STAGES), "featurizer": self.featurizer_.to_state(),
+                  "use_archi2vec": self.use_archi2vec, "pools": dict(self.pools_),
+                  "penalties": {r: [None if np.isinf(p) else p for p in pens] for r, pens in self.penalties_.items()}}
+        arrays = {f"{r}.coef{i}": c for r, coefs in self.coefs_.items() for i, c in enumerate(coefs) if c is not None}
         if self.oof_ is not None:
             arrays["oof"] = self.oof_
-        if self.coefs_[1] is not None:
+        if any(c[2] is not None for c in self.coefs_.values()):
             src = self.arch_source_
             arrays.update({"pca_mean": np.asarray(src.pca_mean), "pca_components": np.asarray(src.pca_components),
                            "arch_scale": np.array([self.arch_scale_])})
@@ -261,25 +298,68 @@ class ModelPlacer:
 
     @classmethod
     def from_state(cls, params: dict, arrays: dict[str, np.ndarray], *, lookup: ArchLookup | None = None) -> ModelPlacer:
+        if list(params.get("stages", ())) != list(STAGES) or not isinstance(params.get("penalties"), dict):
+            raise SchemaError("the cold-model placement was saved by an older Fennec (other stages); refit it")
         placer = cls(use_archi2vec=params["use_archi2vec"])
         placer.featurizer_ = SideFeaturizer.from_state(params["featurizer"])
-        placer.penalties_ = tuple(np.inf if p is None else float(p) for p in params["penalties"])
-        placer.coefs_ = [arrays.get(f"coef{i}") for i in range(len(STAGES))]
+        placer.penalties_ = {r: tuple(np.inf if p is None else float(p) for p in pens)
+                             for r, pens in params["penalties"].items()}
+        placer.pools_ = {r: str(params.get("pools", {}).get(r, POOLS[0])) for r in placer.penalties_}
+        placer.coefs_ = {r: [arrays.get(f"{r}.coef{i}") for i in range(len(STAGES))] for r in placer.penalties_}
         placer.oof_ = arrays.get("oof")
         placer.arch_source_ = None
-        if placer.coefs_[1] is not None:
+        if "arch_scale" in arrays:
             placer.arch_source_ = ArchSource(lookup or catalogue_vectors, arrays["pca_mean"], arrays["pca_components"])
             placer.arch_scale_ = float(arrays["arch_scale"][0])
         return placer
 
 
-#: cv Kendall the archi2vec correction must add to be kept
+def regime_of(side: pd.DataFrame) -> np.ndarray:
+    """Each row's placement regime: ``top1`` where its ImageNet top-1 is known, else ``no_top1``."""
+    return np.where(SideFeaturizer.has_top1(side), REGIMES[0], REGIMES[1])
+
+
+def training_rows(regimes: np.ndarray, regime: str, pool: str) -> np.ndarray:
+    """The models a regime's placement is fitted on: every model (``pool="all"``), or the regime's own
+    (``"own"``) where there are at least :data:`MIN_OWN` of them."""
+    own = regimes == regime
+    return own if pool == "own" and own.sum() >= MIN_OWN else np.ones(len(regimes), bool)
+
+
+def best_choices(rows: Sequence[dict]) -> dict[str, tuple]:
+    """Each regime's chosen ``(pool, *penalties)`` (:func:`_simplest` over its rows of the selection)."""
+    out = {}
+    for r in REGIMES:
+        row = min((row for row in rows if row["regime"] == r), key=_simplest)
+        out[r] = (row["pool"], *(row[s] for s in STAGES))
+    return out
+
+
+def describe(penalties: Mapping[str, Sequence[float | None]], pools: Mapping[str, str] | None = None,
+             rows: Sequence[dict] = ()) -> str:
+    """One line: each regime's stages, their penalties and pool (and cv Kendall where ``rows`` give it)."""
+    parts = []
+    for r, pens in penalties.items():
+        pens = tuple(np.inf if p is None else float(p) for p in pens)
+        stages = ", ".join(f"{s} {'off' if np.isinf(p) else f'l2 {p:g}'}" for s, p in zip(STAGES, pens, strict=True))
+        pool = (pools or {}).get(r, POOLS[0])
+        cv = [row["kendall"] for row in rows if row["regime"] == r and row["pool"] == pool
+              and tuple(row[s] for s in STAGES) == pens]
+        parts.append(f"{REGIME_LABELS[r]}: {stages}, fitted on {POOL_LABELS[pool]}"
+                     + (f" (cv Kendall {cv[0]:.3f})" if cv else ""))
+    return "; ".join(parts)
+
+
+#: fewest models of a regime its placement is fitted on alone (else on every model)
+MIN_OWN = 6
+
+#: cv Kendall each correction stage (size, archi2vec) must add to be kept
 CORRECTION_MARGIN = 0.02
 
 
 def _simplest(row: dict) -> tuple:
-    """Best cv Kendall, archi2vec charged :data:`CORRECTION_MARGIN`; among near-ties (to 1e-3) the simpler
-    placement: no archi2vec, more shrinkage."""
-    arch = bool(np.isfinite(row["archi2vec"]))
-    return (-round(row["kendall"] - CORRECTION_MARGIN * arch, 3), arch, -row["base"],
-            -row["archi2vec"] if arch else 0.0)
+    """Best cv Kendall, each correction stage that is on charged :data:`CORRECTION_MARGIN`; among near-ties
+    (to 1e-3) the simpler placement: fewer corrections, fitted on every model, more shrinkage."""
+    on = [s for s in STAGES[1:] if np.isfinite(row[s])]
+    return (-round(row["kendall"] - CORRECTION_MARGIN * len(on), 3), len(on), row["pool"] != POOLS[0], -row["base"],
+            *(-row[s] if s in on else 0.0 for s in STAGES[1:]))

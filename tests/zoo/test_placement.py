@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import kendalltau
 
+from fennec.errors import SchemaError
 from fennec.zoo.features import SideFeaturizer
 from fennec.zoo.placement import ModelPlacer, ridge
 
@@ -62,7 +63,8 @@ def test_state_round_trip(rng):
 def test_without_archi2vec_the_stage_is_off(rng):
     side, T, V, Z = planted(rng)
     p = ModelPlacer(use_archi2vec=False, n_folds=3).fit(side, T, task_vectors=V, Z=Z)
-    assert np.isinf(p.penalties_[1]) and p.coefs_[1] is None
+    assert all(np.isinf(pens[2]) for pens in p.penalties_.values())
+    assert all(coefs[2] is None for coefs in p.coefs_.values())
     assert {r["archi2vec"] for r in p.selection_} == {np.inf}
     assert p.out_of_fold_.shape == T.shape
 
@@ -82,3 +84,29 @@ def test_featurizer_imputes_top1_by_kind_and_flags_it():
     assert X[2, names.index("top1_missing")] == 1.0
     assert X[2, names.index("top1")] == pytest.approx(X[[0, 1], names.index("top1")].mean())  # k1's mean
     assert X[3, names.index("params_m_missing")] == 1.0
+
+
+def test_each_regime_chooses_its_own_corrections(rng):
+    """Models with a top-1 follow it; models without one follow their size: the regime without a top-1
+    turns the size stage on, the regime with one places by top-1 and keeps size off."""
+    side, T, V, Z = planted(rng, n=80)
+    no_top1 = np.arange(80) % 2 == 1
+    logp = np.log10(side["params_m"].to_numpy())
+    T = T.copy()
+    T[no_top1, 0] = 1.5 * (logp[no_top1] - logp.mean()) + 0.05 * rng.normal(size=no_top1.sum())
+    Z = T[:, :1] + T[:, 1:] @ V.T
+    side = side.assign(top1=np.where(no_top1, np.nan, side["top1"]))
+    p = ModelPlacer(use_archi2vec=False, n_folds=4).fit(side, T, task_vectors=V, Z=Z)
+    assert np.isfinite(p.penalties_["no_top1"][1]) and np.isinf(p.penalties_["top1"][1])
+    b = p.coordinates(side)[:, 0]
+    assert kendalltau(b[no_top1], T[no_top1, 0]).statistic > 0.6
+    assert kendalltau(b[~no_top1], T[~no_top1, 0]).statistic > 0.6
+    # a model's regime is its own: the same row placed alone or beside models of the other regime
+    np.testing.assert_allclose(p.coordinates(side.iloc[[0]].reset_index(drop=True))[0], p.coordinates(side)[0])
+
+
+def test_an_older_placement_state_is_refused(rng):
+    side, T, V, Z = planted(rng)
+    params, arrays = ModelPlacer(use_archi2vec=False, n_folds=3).fit(side, T, task_vectors=V, Z=Z).to_state()
+    with pytest.raises(SchemaError, match="older Fennec"):
+        ModelPlacer.from_state({**params, "stages": ["base", "archi2vec"]}, arrays)
