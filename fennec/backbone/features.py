@@ -184,17 +184,11 @@ def extract_features(
         raise SchemaError(f"batch_size must be an int >= 1; got {batch_size!r}")
     imgs = to_uint8_images(images)
     net, model_id, identity = resolve_model(model, weights=weights)
-    if not (hasattr(net, "forward_features") and hasattr(net, "forward_head")):
-        raise FennecError(
-            f"model {model_id!r} has no forward_features/forward_head; pass a timm model (timm.create_model)"
-        )
+    _check_timm_like(net, model_id)
     cfg = preprocess_data_config(net, data_config)
     if with_probs and not _has_classifier(net):
         raise FennecError(f"model {model_id!r} has no classifier head; with_probs=True needs one")
-    key = hashlib.sha256(
-        json.dumps({"format": CACHE_FORMAT, "model": identity, "data_config": cfg, "with_probs": bool(with_probs),
-                    "images": images_sha256(imgs)}, sort_keys=True).encode()
-    ).hexdigest()
+    key = _cache_key(identity, cfg, with_probs, imgs)
     cache_path = Path(cache_dir) / f"{key}.npz" if cache_dir is not None else None
     cached = _read_cache(cache_path, n_images=len(imgs), with_probs=with_probs) if cache_path else None
     if cached is not None:
@@ -208,6 +202,21 @@ def extract_features(
     if cache_path is not None:
         _write_cache(cache_path, feats, probs, {"model_id": model_id, "identity": identity, "data_config": cfg})
     return FeatureResult(feats, probs, model_id, key, cfg, from_cache=False)
+
+
+def _check_timm_like(net: torch.nn.Module, model_id: str) -> None:
+    if not (hasattr(net, "forward_features") and hasattr(net, "forward_head")):
+        raise FennecError(
+            f"model {model_id!r} has no forward_features/forward_head; pass a timm model (timm.create_model)"
+        )
+
+
+def _cache_key(identity: str, cfg: dict[str, Any], with_probs: bool, imgs: list[np.ndarray]) -> str:
+    """sha256 of the model's identity, its preprocessing and the probe set: the name of its cache entry."""
+    return hashlib.sha256(
+        json.dumps({"format": CACHE_FORMAT, "model": identity, "data_config": cfg, "with_probs": bool(with_probs),
+                    "images": images_sha256(imgs)}, sort_keys=True).encode()
+    ).hexdigest()
 
 
 def _run(net, imgs, transform, *, batch_size: int, with_probs: bool, desc: str, progress: bool):
