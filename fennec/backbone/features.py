@@ -55,6 +55,7 @@ __all__ = [
     "file_sha256",
     "images_sha256",
     "load_efficientnet_lite",
+    "read_cached_features",
     "resolve_model",
     "state_dict_sha256",
     "to_uint8_images",
@@ -190,7 +191,7 @@ def extract_features(
         raise FennecError(f"model {model_id!r} has no classifier head; with_probs=True needs one")
     key = _cache_key(identity, cfg, with_probs, imgs)
     cache_path = Path(cache_dir) / f"{key}.npz" if cache_dir is not None else None
-    cached = _read_cache(cache_path, n_images=len(imgs), with_probs=with_probs) if cache_path else None
+    cached = read_cached_features(cache_path, n_images=len(imgs), with_probs=with_probs) if cache_path else None
     if cached is not None:
         logger.info("features of %s read from cache %s", model_id, cache_path.name)
         return FeatureResult(cached[0], cached[1], model_id, key, cfg, from_cache=True)
@@ -256,8 +257,11 @@ def _to_pil(arr: np.ndarray) -> Image.Image:
     return Image.fromarray(arr).convert("RGB")
 
 
-def _read_cache(path: Path, *, n_images: int, with_probs: bool) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """A cache entry's ``(features, probs)``, or None (absent; unreadable or not matching: warned)."""
+def read_cached_features(path: Path, *, n_images: int,
+                         with_probs: bool) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """A feature-cache entry's float32 ``(features, probs)`` (``probs`` None without ``with_probs``), or
+    None: absent, or unreadable or not fitting ``n_images`` (warned; the caller recomputes). The one
+    reader of ``.npz`` feature files: this module's cache and a campaign's (:mod:`fennec.campaign.features`)."""
     if not path.is_file():
         return None
     try:
