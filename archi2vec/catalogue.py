@@ -100,32 +100,32 @@ def load_catalogue(
         )
     key = (str(vec_file.resolve()), vec_file.stat().st_mtime)
     if key not in _CACHE:
-        meta = json.loads(man_file.read_text(encoding="utf-8"))
-        if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-            raise Archi2VecError(
-                f"{man_file} has format {meta.get('format')!r} version {meta.get('format_version')!r}; "
-                f"this archi2vec reads {FORMAT!r} version {FORMAT_VERSION}."
-            )
-        with np.load(vec_file, allow_pickle=False) as data:
-            names = [str(n) for n in data["names"]]
-            vectors = np.ascontiguousarray(data["vectors"], dtype=np.float32)
-        if vectors.shape != (len(names), int(meta["config"]["n_features"])):
-            raise Archi2VecError(
-                f"{vec_file}: vectors of shape {vectors.shape} do not match {len(names)} names and "
-                f"n_features={meta['config']['n_features']}."
-            )
-        _CACHE[key] = (names, vectors, meta)
+        _CACHE[key] = _read_catalogue(vec_file, man_file)
     names, vectors, meta = _CACHE[key]
-    meta = dict(
-        meta, compatible=meta.get("environment", {}).get("networkx") == environment()["networkx"]
-    )
+    meta = dict(meta, compatible=meta.get("environment", {}).get("networkx") == environment()["networkx"])
     if not meta["compatible"]:
-        logger.warning(
-            "catalogue built with networkx %s, running %s: new vectors are not comparable with it",
-            meta.get("environment", {}).get("networkx"),
-            environment()["networkx"],
-        )
+        logger.warning("catalogue built with networkx %s, running %s: new vectors are not comparable with it",
+                       meta.get("environment", {}).get("networkx"), environment()["networkx"])
     return list(names), vectors.copy(), meta
+
+
+def _read_catalogue(vec_file: Path, man_file: Path) -> tuple[list[str], np.ndarray, dict[str, Any]]:
+    """Names, vectors and manifest of a catalogue, checked against each other and this format."""
+    meta = json.loads(man_file.read_text(encoding="utf-8"))
+    if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
+        raise Archi2VecError(
+            f"{man_file} has format {meta.get('format')!r} version {meta.get('format_version')!r}; "
+            f"this archi2vec reads {FORMAT!r} version {FORMAT_VERSION}."
+        )
+    with np.load(vec_file, allow_pickle=False) as data:
+        names = [str(n) for n in data["names"]]
+        vectors = np.ascontiguousarray(data["vectors"], dtype=np.float32)
+    if vectors.shape != (len(names), int(meta["config"]["n_features"])):
+        raise Archi2VecError(
+            f"{vec_file}: vectors of shape {vectors.shape} do not match {len(names)} names and "
+            f"n_features={meta['config']['n_features']}."
+        )
+    return names, vectors, meta
 
 
 def catalogue_names(path: str | os.PathLike | None = None) -> list[str]:
@@ -282,8 +282,6 @@ def build_catalogue(
     cluster unless ``address`` or ``$RAY_ADDRESS`` names one); records are written here as they finish.
     Returns the manifest that was written.
     """
-    from tqdm.auto import tqdm
-
     from archi2vec.embed import Archi2Vec
 
     encoder = Archi2Vec(n_features=n_features, iterations=iterations, node_label=node_label).fit()
@@ -296,19 +294,31 @@ def build_catalogue(
     folder = catalogue_dir(out_dir)
     progress_file = folder / _PROGRESS
     progress_file.parent.mkdir(parents=True, exist_ok=True)
+    done = _done_records(progress_file, config, resume=resume, retry_failed=retry_failed)
+    todo = [n for n in names if n not in done]
+    logger.info("%d architectures: %d already done, %d to encode", len(names), len(names) - len(todo), len(todo))
+    start = time.perf_counter()
+    _encode_all(progress_file, todo, done, config, timeout_s=timeout_s, ray=ray, address=address,
+                progress=progress)
+    session_wall = time.perf_counter() - start
+    return _write_catalogue(folder, names, done, config, session_wall)
+
+
+def _done_records(progress_file: Path, config: dict, *, resume: bool, retry_failed: bool) -> dict[str, dict]:
+    """The records of a previous build to keep (none without ``resume``; no failures with ``retry_failed``)."""
     done = _read_progress(progress_file, config) if resume else {}
     if not resume and progress_file.exists():
         progress_file.unlink()
     if retry_failed:
         done = {n: r for n, r in done.items() if r.get("ok")}
-    todo = [n for n in names if n not in done]
-    logger.info(
-        "%d architectures: %d already done, %d to encode",
-        len(names),
-        len(names) - len(todo),
-        len(todo),
-    )
-    start = time.perf_counter()
+    return done
+
+
+def _encode_all(progress_file: Path, todo: list[str], done: dict[str, dict], config: dict, *,
+                timeout_s: float | None, ray: bool, address: str | None, progress: bool) -> None:
+    """Encode ``todo``, appending each record to ``progress_file`` (and to ``done``) as it finishes."""
+    from tqdm.auto import tqdm
+
     new_file = not progress_file.exists() or progress_file.stat().st_size == 0
     with progress_file.open("a", encoding="utf-8") as fh:
         if new_file:
@@ -327,8 +337,6 @@ def build_catalogue(
             fh.flush()
             if i % 25 == 24:
                 gc.collect()
-    session_wall = time.perf_counter() - start
-    return _write_catalogue(folder, names, done, config, session_wall)
 
 
 def _write_catalogue(

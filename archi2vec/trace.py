@@ -184,6 +184,27 @@ def _propagate_shapes(
         )
 
 
+def _as_module(model_or_name: str | torch.nn.Module) -> tuple[str | None, torch.nn.Module, str]:
+    """``(timm architecture or None, module in eval mode, device)`` of what :func:`trace_model` was given."""
+    import torch
+
+    if isinstance(model_or_name, str):
+        arch = resolve_arch(model_or_name)
+        try:
+            module, device = create_timm_model(arch)
+        except Exception as exc:
+            raise Archi2VecError(f"Could not build timm architecture {arch!r}: {exc}") from exc
+    elif isinstance(model_or_name, torch.nn.Module):
+        arch, module = None, model_or_name.eval()
+        device = _module_device(module)
+    else:
+        raise Archi2VecError(
+            "trace_model expects a timm architecture name or a torch.nn.Module. "
+            f"Got {type(model_or_name).__name__} instead."
+        )
+    return arch, module, device
+
+
 def trace_model(
     model_or_name: str | torch.nn.Module,
     *,
@@ -215,22 +236,7 @@ def trace_model(
     Archi2VecError
         If the model cannot be built, or tracing fails and ``fallback`` is False.
     """
-    import torch
-
-    if isinstance(model_or_name, str):
-        arch = resolve_arch(model_or_name)
-        try:
-            module, device = create_timm_model(arch)
-        except Exception as exc:
-            raise Archi2VecError(f"Could not build timm architecture {arch!r}: {exc}") from exc
-    elif isinstance(model_or_name, torch.nn.Module):
-        arch, module = None, model_or_name.eval()
-        device = _module_device(module)
-    else:
-        raise Archi2VecError(
-            "trace_model expects a timm architecture name or a torch.nn.Module. "
-            f"Got {type(model_or_name).__name__} instead."
-        )
+    arch, module, device = _as_module(model_or_name)
     try:
         graph = make_tracer().trace(module)
     except Exception as exc:

@@ -55,6 +55,7 @@ __all__ = [
     "file_sha256",
     "images_sha256",
     "load_efficientnet_lite",
+    "read_cached_features",
     "resolve_model",
     "state_dict_sha256",
     "to_uint8_images",
@@ -184,19 +185,13 @@ def extract_features(
         raise SchemaError(f"batch_size must be an int >= 1; got {batch_size!r}")
     imgs = to_uint8_images(images)
     net, model_id, identity = resolve_model(model, weights=weights)
-    if not (hasattr(net, "forward_features") and hasattr(net, "forward_head")):
-        raise FennecError(
-            f"model {model_id!r} has no forward_features/forward_head; pass a timm model (timm.create_model)"
-        )
+    _check_timm_like(net, model_id)
     cfg = preprocess_data_config(net, data_config)
     if with_probs and not _has_classifier(net):
         raise FennecError(f"model {model_id!r} has no classifier head; with_probs=True needs one")
-    key = hashlib.sha256(
-        json.dumps({"format": CACHE_FORMAT, "model": identity, "data_config": cfg, "with_probs": bool(with_probs),
-                    "images": images_sha256(imgs)}, sort_keys=True).encode()
-    ).hexdigest()
+    key = _cache_key(identity, cfg, with_probs, imgs)
     cache_path = Path(cache_dir) / f"{key}.npz" if cache_dir is not None else None
-    cached = _read_cache(cache_path, n_images=len(imgs), with_probs=with_probs) if cache_path else None
+    cached = read_cached_features(cache_path, n_images=len(imgs), with_probs=with_probs) if cache_path else None
     if cached is not None:
         logger.info("features of %s read from cache %s", model_id, cache_path.name)
         return FeatureResult(cached[0], cached[1], model_id, key, cfg, from_cache=True)
@@ -208,6 +203,21 @@ def extract_features(
     if cache_path is not None:
         _write_cache(cache_path, feats, probs, {"model_id": model_id, "identity": identity, "data_config": cfg})
     return FeatureResult(feats, probs, model_id, key, cfg, from_cache=False)
+
+
+def _check_timm_like(net: torch.nn.Module, model_id: str) -> None:
+    if not (hasattr(net, "forward_features") and hasattr(net, "forward_head")):
+        raise FennecError(
+            f"model {model_id!r} has no forward_features/forward_head; pass a timm model (timm.create_model)"
+        )
+
+
+def _cache_key(identity: str, cfg: dict[str, Any], with_probs: bool, imgs: list[np.ndarray]) -> str:
+    """sha256 of the model's identity, its preprocessing and the probe set: the name of its cache entry."""
+    return hashlib.sha256(
+        json.dumps({"format": CACHE_FORMAT, "model": identity, "data_config": cfg, "with_probs": bool(with_probs),
+                    "images": images_sha256(imgs)}, sort_keys=True).encode()
+    ).hexdigest()
 
 
 def _run(net, imgs, transform, *, batch_size: int, with_probs: bool, desc: str, progress: bool):
@@ -247,8 +257,11 @@ def _to_pil(arr: np.ndarray) -> Image.Image:
     return Image.fromarray(arr).convert("RGB")
 
 
-def _read_cache(path: Path, *, n_images: int, with_probs: bool) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """A cache entry's ``(features, probs)``, or None (absent; unreadable or not matching: warned)."""
+def read_cached_features(path: Path, *, n_images: int,
+                         with_probs: bool) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """A feature-cache entry's float32 ``(features, probs)`` (``probs`` None without ``with_probs``), or
+    None: absent, or unreadable or not fitting ``n_images`` (warned; the caller recomputes). The one
+    reader of ``.npz`` feature files: this module's cache and a campaign's (:mod:`fennec.campaign.features`)."""
     if not path.is_file():
         return None
     try:

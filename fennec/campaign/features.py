@@ -2,14 +2,14 @@
 
 The features of a task's whole image pool (:mod:`fennec.campaign.data`) are written to
 ``out/features/<model>--<task>--<size>-<hash>.npz`` (``allow_pickle=False``; written atomically under the
-file's lock, so two workers needing the same features compute them once: the second waits and reads).
+file's lock, so two workers needing the same features compute them once: the second waits and reads),
+read back by :func:`fennec.backbone.features.read_cached_features`, the reader of the backbone's cache.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -82,11 +82,11 @@ def pool_features(
     path = features_path(out, model, task_spec, budget, with_probs=with_probs)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path_lock(path, timeout=3600.0, what="campaign features"):
-        cached = _read(path, len(task.labels), with_probs)
-        if cached is not None:
-            return cached
-        from fennec.backbone.features import extract_features
+        from fennec.backbone.features import extract_features, read_cached_features
 
+        cached = read_cached_features(path, n_images=len(task.labels), with_probs=with_probs)
+        if cached is not None:
+            return PoolFeatures(cached[0], cached[1], True)
         cfg = {"input_size": budget.image_size} if budget.image_size else None
         res = extract_features(
             build_model(model), task.images, progress=False, with_probs=with_probs, data_config=cfg
@@ -118,25 +118,3 @@ def pool_features(
         )
         return PoolFeatures(res.features, res.probs, False)
 
-
-def _read(path: Path, n: int, with_probs: bool) -> PoolFeatures | None:
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            feats = np.asarray(npz["features"], dtype=np.float32)
-            probs = np.asarray(npz["probs"], dtype=np.float32) if with_probs else None
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-        logger.warning(
-            "ignoring unreadable features %s (%s); recomputing", path, type(exc).__name__
-        )
-        return None
-    if feats.ndim != 2 or feats.shape[0] != n or not np.isfinite(feats).all():
-        logger.warning(
-            "ignoring features %s: shape %s does not fit %d images; recomputing",
-            path,
-            feats.shape,
-            n,
-        )
-        return None
-    return PoolFeatures(feats, probs, True)

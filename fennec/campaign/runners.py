@@ -125,9 +125,7 @@ def run_campaign(
     progress: bool = True,
 ) -> RunReport:
     """Run the jobs of ``spec`` not done yet; see the module docstring."""
-    from tqdm.auto import tqdm
-
-    from fennec.campaign.executor import import_ray, map_jobs, start_ray
+    from fennec.campaign.executor import import_ray, start_ray
     from fennec.campaign.results import prepare_out
 
     if runner not in RUNNERS:
@@ -141,30 +139,10 @@ def run_campaign(
         "campaign %s: %d jobs, %d to run (%s)", spec.name, len(p.jobs), len(todo), p.counts()
     )
     t0 = time.perf_counter()
-    rows: list[dict[str, Any]] = []
     started = bool(todo) and runner == "ray" and start_ray(address=address, workers=workers)
     try:
-        outcomes = map_jobs(
-            execute_job,
-            todo,
-            shared=str(out),
-            ray=runner == "ray",
-            address=address,
-            workers=workers,
-            num_cpus=spec.resources.num_cpus,
-            num_gpus=spec.resources.num_gpus,
-            max_retries=spec.max_retries,
-        )
-        with tqdm(
-            total=len(todo),
-            desc=f"campaign {spec.name}",
-            unit="job",
-            disable=None if progress else True,
-        ) as bar:
-            for o in outcomes:
-                rows.append(_record(spec, out, todo[o.index], o))
-                bar.update(1)
-                bar.set_postfix(failed=sum(r["state"] == "failed" for r in rows), refresh=False)
+        rows = _run_jobs(spec, out, todo, ray=runner == "ray", address=address, workers=workers,
+                         progress=progress)
     finally:
         if started:
             import_ray().shutdown()
@@ -178,6 +156,39 @@ def run_campaign(
         frame,
         time.perf_counter() - t0,
     )
+
+
+def _run_jobs(spec: CampaignSpec, out: Path, todo: list[Job], *, ray: bool, address: str | None,
+              workers: int | None, progress: bool) -> list[dict[str, Any]]:
+    """Run ``todo`` through :func:`~fennec.campaign.executor.map_jobs`, writing each row as it finishes
+    (a progress bar over finished jobs); the run's outcome lines."""
+    from tqdm.auto import tqdm
+
+    from fennec.campaign.executor import map_jobs
+
+    rows: list[dict[str, Any]] = []
+    outcomes = map_jobs(
+        execute_job,
+        todo,
+        shared=str(out),
+        ray=ray,
+        address=address,
+        workers=workers,
+        num_cpus=spec.resources.num_cpus,
+        num_gpus=spec.resources.num_gpus,
+        max_retries=spec.max_retries,
+    )
+    with tqdm(
+        total=len(todo),
+        desc=f"campaign {spec.name}",
+        unit="job",
+        disable=None if progress else True,
+    ) as bar:
+        for o in outcomes:
+            rows.append(_record(spec, out, todo[o.index], o))
+            bar.update(1)
+            bar.set_postfix(failed=sum(r["state"] == "failed" for r in rows), refresh=False)
+    return rows
 
 
 def _record(spec: CampaignSpec, out: Path, job: Job, outcome: Outcome) -> dict[str, Any]:

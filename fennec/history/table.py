@@ -105,6 +105,76 @@ def _names(items: Sequence[str], limit: int = 8) -> str:
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
+def _check_frame(frame, name: str) -> None:
+    """A non-empty DataFrame with the required columns."""
+    if not isinstance(frame, pd.DataFrame):
+        raise SchemaError(f"{name}: expected a pandas DataFrame, got {type(frame).__name__}")
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise SchemaError(f"{name}: missing required column(s) {_names(missing)}; found {_names(list(frame.columns))}")
+    if len(frame) == 0:
+        raise SchemaError(f"{name}: the history has no rows")
+
+
+def _clean_ids(df: pd.DataFrame, name: str) -> None:
+    """Strip ``model_id`` and ``task_id`` (in place); none may be empty."""
+    for col in ("model_id", "task_id"):
+        ids = df[col].astype("string").str.strip()
+        empty = np.flatnonzero(ids.isna().to_numpy() | (ids.fillna("") == "").to_numpy())
+        if len(empty):
+            raise SchemaError(f"{name}: column {col!r} is empty on {_lines(empty)}")
+        df[col] = ids.astype(str)
+
+
+def _clean_scores(df: pd.DataFrame, name: str) -> None:
+    """``score`` as finite floats (in place)."""
+    scores = pd.to_numeric(df["score"], errors="coerce")
+    bad = np.flatnonzero(~np.isfinite(scores.to_numpy(dtype=float, na_value=np.nan)))
+    if len(bad):
+        shown = ", ".join(repr(df["score"].iloc[i]) for i in bad[:3])
+        raise SchemaError(f"{name}: column 'score' must be a finite number; got {shown} on {_lines(bad)}")
+    df["score"] = scores.astype(float)
+
+
+def _clean_metrics(df: pd.DataFrame, name: str) -> None:
+    """``metric`` filled (default top1) and known, each score in its metric's range (in place)."""
+    if "metric" not in df.columns:
+        df["metric"] = "top1"
+    df["metric"] = df["metric"].astype(str).str.strip().replace("", "top1")
+    unknown = sorted(set(df["metric"]) - set(KNOWN_METRICS))
+    if unknown:
+        rows = np.flatnonzero(df["metric"].isin(unknown).to_numpy())
+        raise SchemaError(
+            f"{name}: unknown metric {_names(unknown)} in column 'metric' on {_lines(rows)}; "
+            f"known metrics: {', '.join(KNOWN_METRICS)}"
+        )
+    out_of_range = score_range_problem(df["score"].to_numpy(), df["metric"].tolist())
+    if out_of_range is not None:
+        rows, (head, tail) = out_of_range
+        shown = ", ".join(f"{df['score'].iloc[i]:g}" for i in rows[:3])
+        raise SchemaError(f"{name}: column 'score': {head}; got {shown} on {_lines(rows)}"
+                          + (f" ({tail})" if tail else ""))
+
+
+def _select_metric(df: pd.DataFrame, name: str, metric: str | None) -> pd.DataFrame:
+    """The rows of ``metric`` (all rows without it); every task must then have a single metric."""
+    if metric is not None:
+        if metric not in KNOWN_METRICS:
+            raise SchemaError(f"unknown metric {metric!r}; known metrics: {', '.join(KNOWN_METRICS)}")
+        if not (df["metric"] == metric).any():
+            raise SchemaError(
+                f"{name}: no rows with metric {metric!r}; the history has {_names(sorted(set(df['metric'])))}"
+            )
+        df = df[df["metric"] == metric].reset_index(drop=True)
+    per_task = df.groupby("task_id")["metric"].nunique()
+    mixed = per_task[per_task > 1].index.tolist()
+    if mixed:
+        raise SchemaError(
+            f"{name}: task(s) {_names(mixed)} mix several metrics; pass metric=... (--metric) to pick one"
+        )
+    return df
+
+
 @dataclass(frozen=True)
 class History:
     """A validated fine-tuning history (one row per model x task cell, repeats already averaged).
@@ -170,60 +240,12 @@ class History:
 
     @staticmethod
     def _validate(frame: pd.DataFrame, *, name: str, metric: str | None, min_models_per_task: int) -> pd.DataFrame:
-        if not isinstance(frame, pd.DataFrame):
-            raise SchemaError(f"{name}: expected a pandas DataFrame, got {type(frame).__name__}")
-        missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-        if missing:
-            raise SchemaError(
-                f"{name}: missing required column(s) {_names(missing)}; found {_names(list(frame.columns))}"
-            )
-        if len(frame) == 0:
-            raise SchemaError(f"{name}: the history has no rows")
+        _check_frame(frame, name)
         df = frame.reset_index(drop=True).copy()
-        for col in ("model_id", "task_id"):
-            ids = df[col].astype("string").str.strip()
-            empty = np.flatnonzero(ids.isna().to_numpy() | (ids.fillna("") == "").to_numpy())
-            if len(empty):
-                raise SchemaError(f"{name}: column {col!r} is empty on {_lines(empty)}")
-            df[col] = ids.astype(str)
-        scores = pd.to_numeric(df["score"], errors="coerce")
-        bad = np.flatnonzero(~np.isfinite(scores.to_numpy(dtype=float, na_value=np.nan)))
-        if len(bad):
-            shown = ", ".join(repr(df["score"].iloc[i]) for i in bad[:3])
-            raise SchemaError(
-                f"{name}: column 'score' must be a finite number; got {shown} on {_lines(bad)}"
-            )
-        df["score"] = scores.astype(float)
-        if "metric" not in df.columns:
-            df["metric"] = "top1"
-        df["metric"] = df["metric"].astype(str).str.strip().replace("", "top1")
-        unknown = sorted(set(df["metric"]) - set(KNOWN_METRICS))
-        if unknown:
-            rows = np.flatnonzero(df["metric"].isin(unknown).to_numpy())
-            raise SchemaError(
-                f"{name}: unknown metric {_names(unknown)} in column 'metric' on {_lines(rows)}; "
-                f"known metrics: {', '.join(KNOWN_METRICS)}"
-            )
-        out_of_range = score_range_problem(df["score"].to_numpy(), df["metric"].tolist())
-        if out_of_range is not None:
-            rows, (head, tail) = out_of_range
-            shown = ", ".join(f"{df['score'].iloc[i]:g}" for i in rows[:3])
-            raise SchemaError(f"{name}: column 'score': {head}; got {shown} on {_lines(rows)}"
-                              + (f" ({tail})" if tail else ""))
-        if metric is not None:
-            if metric not in KNOWN_METRICS:
-                raise SchemaError(f"unknown metric {metric!r}; known metrics: {', '.join(KNOWN_METRICS)}")
-            if not (df["metric"] == metric).any():
-                raise SchemaError(
-                    f"{name}: no rows with metric {metric!r}; the history has {_names(sorted(set(df['metric'])))}"
-                )
-            df = df[df["metric"] == metric].reset_index(drop=True)
-        per_task = df.groupby("task_id")["metric"].nunique()
-        mixed = per_task[per_task > 1].index.tolist()
-        if mixed:
-            raise SchemaError(
-                f"{name}: task(s) {_names(mixed)} mix several metrics; pass metric=... (--metric) to pick one"
-            )
+        _clean_ids(df, name)
+        _clean_scores(df, name)
+        _clean_metrics(df, name)
+        df = _select_metric(df, name, metric)
         for col in ("source", "campaign"):
             if col not in df.columns:
                 df[col] = ""

@@ -58,6 +58,7 @@ from fennec.evaluation.splits import (  # noqa: F401 - re-exported: part of the 
     make_splits,
 )
 from fennec.history.table import History
+from fennec.release.datasheet import PROTOCOL_TEXT, datasheet, shipped_provenance_sections
 
 logger = logging.getLogger(__name__)
 
@@ -71,28 +72,6 @@ def splits_parameters(seed: int, n_draws: int = N_DRAWS) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- export
-def _shipped_provenance_sections() -> dict[str, str]:
-    """``## histories/<name>.csv`` sections of data/PROVENANCE.md, by history name."""
-    from fennec.data.shipped import data_dir
-
-    text = (data_dir() / "PROVENANCE.md").read_text(encoding="utf-8")
-    out, name, lines = {}, None, []
-    for line in text.splitlines():
-        if line.startswith("## "):
-            if name:
-                out[name] = "\n".join(lines).strip()
-            name, lines = None, []
-            head = line[3:].strip()
-            if head.startswith("histories/"):
-                name = head.split("/", 1)[1].split(".csv", 1)[0]
-                lines = [line]
-        elif name:
-            lines.append(line)
-    if name:
-        out[name] = "\n".join(lines).strip()
-    return out
-
-
 def _archi2vec_arrays(archs: list[str]) -> tuple[dict[str, np.ndarray], list[str]]:
     from fennec.zoo.placement import catalogue_source
 
@@ -116,6 +95,62 @@ def _release_models(loaded: dict[str, History]):
     ids = sorted({m for h in canon.values() for m in h.model_ids})
     frame = registry.frame.set_index("model_id").loc[ids].reset_index()
     return frame, canon
+
+
+@dataclass
+class _Contents:
+    """Everything a release holds, gathered before anything is written."""
+
+    names: list[str]
+    loaded: dict[str, History]
+    models: pd.DataFrame
+    tasks: pd.DataFrame
+    classnames: dict[str, list[str]]
+    arrays: dict[str, np.ndarray]
+    kept: list[str]
+    splits: dict
+    conventions: dict
+    provenance: dict[str, str]
+
+
+def _load_histories(names: list[str]) -> dict[str, History]:
+    from fennec.data.shipped import load_history
+
+    loaded: dict[str, History] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # HistoryWarning is also logged
+        for name in names:
+            loaded[name] = load_history(name)
+    return loaded
+
+
+def _release_tasks(src: Path, loaded: dict[str, History]) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """The rows of tasks.csv of the histories' tasks (with ``classnames_key``) and every task's class names."""
+    tasks = pd.read_csv(src / "tasks.csv", dtype=str, keep_default_na=False)
+    with open(src / "classnames" / "classnames.json", encoding="utf-8") as fh:
+        classnames = json.load(fh)
+    task_ids = sorted({t for h in loaded.values() for t in h.task_ids})
+    tasks = tasks[tasks["task_id"].isin(task_ids)].sort_values("task_id").reset_index(drop=True)
+    tasks.insert(tasks.columns.get_loc("n_classes") + 1, "classnames_key",
+                 [t if t in classnames else "" for t in tasks["task_id"]])
+    return tasks, classnames
+
+
+def _gather(src: Path, names: list[str], seed: int, n_draws: int) -> _Contents:
+    loaded = _load_histories(names)
+    models, canon = _release_models(loaded)
+    tasks, classnames = _release_tasks(src, loaded)
+    archs = sorted({a for a in models["arch"] if a})
+    arrays, kept = _archi2vec_arrays(archs)
+    splits = {"format": "fennec-benchmark-splits", **splits_parameters(seed, n_draws),
+              "histories": {name: make_splits(h, seed=seed, n_draws=n_draws) for name, h in canon.items()}}
+    from fennec.evaluation.rankmetrics import CONVENTIONS
+
+    conventions = {"metrics": CONVENTIONS, "aggregation": "per task across the task's ranked models, then the "
+                   "mean over draws within a task, then the mean over tasks", "protocols": PROTOCOL_TEXT,
+                   "higher_is_better": True}
+    return _Contents(names, loaded, models, tasks, classnames, arrays, kept, splits, conventions,
+                     shipped_provenance_sections())
 
 
 def export_benchmark(
@@ -147,7 +182,7 @@ def export_benchmark(
     Path
         The release directory.
     """
-    from fennec.data.shipped import data_dir, history_path, list_histories, load_history
+    from fennec.data.shipped import data_dir, history_path, list_histories
 
     names = list(histories) if histories else list_histories()
     for name in names:
@@ -156,65 +191,54 @@ def export_benchmark(
         raise SchemaError(f"n_draws must be >= 1, got {n_draws}")
     src = data_dir()
     check_output(out, inputs=[src], force=force, format=FORMAT)  # before the work, not after
-    loaded: dict[str, History] = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # HistoryWarning is also logged
-        for name in names:
-            loaded[name] = load_history(name)
-    models, canon = _release_models(loaded)
-    tasks = pd.read_csv(src / "tasks.csv", dtype=str, keep_default_na=False)
-    with open(src / "classnames" / "classnames.json", encoding="utf-8") as fh:
-        classnames = json.load(fh)
-    task_ids = sorted({t for h in loaded.values() for t in h.task_ids})
-    tasks = tasks[tasks["task_id"].isin(task_ids)].sort_values("task_id").reset_index(drop=True)
-    tasks.insert(tasks.columns.get_loc("n_classes") + 1, "classnames_key",
-                 [t if t in classnames else "" for t in tasks["task_id"]])
-    archs = sorted({a for a in models["arch"] if a})
-    arrays, kept = _archi2vec_arrays(archs)
-    splits = {"format": "fennec-benchmark-splits", **splits_parameters(seed, n_draws),
-              "histories": {name: make_splits(h, seed=seed, n_draws=n_draws) for name, h in canon.items()}}
-    from fennec.evaluation.rankmetrics import CONVENTIONS
-
-    conventions = {"metrics": CONVENTIONS, "aggregation": "per task across the task's ranked models, then the "
-                   "mean over draws within a task, then the mean over tasks", "protocols": _PROTOCOL_TEXT,
-                   "higher_is_better": True}
-    provenance = _shipped_provenance_sections()
+    contents = _gather(src, names, seed, n_draws)
     with atomic_directory(out, force=force, format=FORMAT) as tmp:
-        (tmp / "histories").mkdir()
-        for name in names:
-            shutil.copyfile(history_path(name), tmp / "histories" / f"{name}.csv")
-        tasks.to_csv(tmp / "tasks.csv", index=False)
-        models.to_csv(tmp / "models.csv", index=False)
-        _write_json(tmp / "classnames.json", {t: classnames[t] for t in tasks["classnames_key"] if t}, indent=1)
-        write_arrays(tmp / "archi2vec.safetensors", arrays,
-                     {"format": "fennec-benchmark-archi2vec", "ids": "archi2vec_ids.csv"})
-        pd.DataFrame({"row": range(len(kept)), "timm_arch": kept}).to_csv(tmp / "archi2vec_ids.csv", index=False)
-        emb_dir = src / "task_embeddings"
-        (tmp / "task_embeddings").mkdir()
-        for p in sorted(emb_dir.iterdir()):
-            if p.is_file():
-                shutil.copyfile(p, tmp / "task_embeddings" / p.name)
-        _write_json(tmp / "splits.json", splits, indent=None)
-        _write_json(tmp / "conventions.json", conventions, indent=2)
-        (tmp / "README.md").write_text(_datasheet(names, loaded, provenance, seed, n_draws, tasks, models, kept),
-                                       encoding="utf-8")
+        _write_tables(tmp, src, contents)
+        (tmp / "README.md").write_text(
+            datasheet(names, contents.loaded, contents.provenance, seed, n_draws, contents.tasks, contents.models,
+                      contents.kept, fmt=FORMAT, fmt_version=FORMAT_VERSION), encoding="utf-8")
         files = {p.relative_to(tmp).as_posix(): sha256_file(p)
                  for p in sorted(tmp.rglob("*")) if p.is_file() and p.name != MANIFEST}
-        manifest = {
-            "format": FORMAT, "format_version": FORMAT_VERSION,
-            "created_utc": _created_utc(),
-            "histories": {n: {"file": f"histories/{n}.csv", "n_models": len(h.model_ids),
-                              "n_tasks": len(h.task_ids), "n_cells": h.n_cells, "sha256": files[f"histories/{n}.csv"]}
-                          for n, h in loaded.items()},
-            "splits": splits_parameters(seed, n_draws),
-            "n_models": len(models), "n_tasks": len(tasks), "n_archi2vec": len(kept),
-            "files": files, "environment": library_versions(),
-        }
-        _write_json(tmp / MANIFEST, manifest, indent=2)
+        _write_json(tmp / MANIFEST, _manifest(contents, files, seed, n_draws), indent=2)
         for p in [tmp, *tmp.rglob("*")]:  # mkdtemp / safetensors create owner-only modes
             p.chmod(0o755 if p.is_dir() else 0o644)
     logger.info("wrote benchmark release %s (%d histories, %d files)", out, len(names), len(files))
     return Path(out)
+
+
+def _write_tables(tmp: Path, src: Path, c: _Contents) -> None:
+    """Every file of the release but the datasheet and the manifest."""
+    from fennec.data.shipped import history_path
+
+    (tmp / "histories").mkdir()
+    for name in c.names:
+        shutil.copyfile(history_path(name), tmp / "histories" / f"{name}.csv")
+    c.tasks.to_csv(tmp / "tasks.csv", index=False)
+    c.models.to_csv(tmp / "models.csv", index=False)
+    _write_json(tmp / "classnames.json", {t: c.classnames[t] for t in c.tasks["classnames_key"] if t}, indent=1)
+    write_arrays(tmp / "archi2vec.safetensors", c.arrays,
+                 {"format": "fennec-benchmark-archi2vec", "ids": "archi2vec_ids.csv"})
+    pd.DataFrame({"row": range(len(c.kept)), "timm_arch": c.kept}).to_csv(tmp / "archi2vec_ids.csv", index=False)
+    emb_dir = src / "task_embeddings"
+    (tmp / "task_embeddings").mkdir()
+    for p in sorted(emb_dir.iterdir()):
+        if p.is_file():
+            shutil.copyfile(p, tmp / "task_embeddings" / p.name)
+    _write_json(tmp / "splits.json", c.splits, indent=None)
+    _write_json(tmp / "conventions.json", c.conventions, indent=2)
+
+
+def _manifest(c: _Contents, files: dict[str, str], seed: int, n_draws: int) -> dict:
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "created_utc": _created_utc(),
+        "histories": {n: {"file": f"histories/{n}.csv", "n_models": len(h.model_ids),
+                          "n_tasks": len(h.task_ids), "n_cells": h.n_cells, "sha256": files[f"histories/{n}.csv"]}
+                      for n, h in c.loaded.items()},
+        "splits": splits_parameters(seed, n_draws),
+        "n_models": len(c.models), "n_tasks": len(c.tasks), "n_archi2vec": len(c.kept),
+        "files": files, "environment": library_versions(),
+    }
 
 
 def _created_utc() -> str:
@@ -227,96 +251,6 @@ def _created_utc() -> str:
 def _write_json(path: Path, obj, *, indent: int | None) -> None:
     sep = (",", ":") if indent is None else (",", ": ")
     path.write_text(json.dumps(obj, indent=indent, separators=sep, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-_PROTOCOL_TEXT = {
-    "loto": "leave-one-task-out: fit on the other tasks; rank every model measured on the held-out task (and on "
-            "at least one other task) with no information about it",
-    "warm": "warm start: as loto, then k models of the held-out task are revealed (splits.json warm draws); the "
-            "models not revealed are ranked",
-    "lomo": "leave-one-model-out: each model's whole row is held out and predicted from side information "
-            "(models.csv, archi2vec.safetensors); per task, the cold predictions of all models are ranked",
-    "xgroup": "cross-group: xgroup:G fits on the other groups (campaigns) and ranks the models of G from side "
-              "information; xgroup_rev:G fits on G alone and ranks the rest",
-    "cells": "random held-out cells (splits.json cells, fraction cell_fraction); per task, the held-out models are "
-             "ranked (tasks with fewer than 3 held-out models are skipped)",
-}
-
-
-def _datasheet(names, loaded, provenance, seed, n_draws, tasks, models, kept) -> str:
-    from fennec import __version__
-
-    lines = [
-        "# Fennec benchmark release (datasheet)", "",
-        "Published fine-tuning results of pre-trained vision models (model x task -> accuracy), frozen with the "
-        "splits of every evaluation protocol, the metric conventions and a checksummed manifest, so that "
-        "model-recommendation methods can be compared on exactly the same folds. Written by "
-        f"`fennec export-benchmark` (fennec {__version__}, format `{FORMAT}` v{FORMAT_VERSION}, seed {seed}). "
-        "No experiment was run to produce these numbers: they are the upstream authors' results, re-shaped.", "",
-        "## Contents", "",
-        "| file | content |", "|---|---|",
-        "| `histories/<name>.csv` | long table `model_id,task_id,score,metric,source,campaign` (score in %; "
-        "`metric` is `top1` except `map` for voc2007) |",
-        f"| `tasks.csv` | {len(tasks)} tasks: `task_id, display_name, n_classes, classnames_key, domain, "
-        "multi_label, histories` |",
-        "| `classnames.json` | class names per task in label order (key = `classnames_key`) |",
-        f"| `models.csv` | {len(models)} models, rows of Fennec's model registry: canonical id (timm tag, "
-        "torchvision weights, hf-hub id or history-local id), aliases (each history's own id), timm "
-        "architecture, ImageNet top-1/top-5, params (M), GMACs, input size, pre-training kind, family |",
-        f"| `archi2vec.safetensors`, `archi2vec_ids.csv` | archi2vec vectors of the {len(kept)} timm architectures "
-        "(`vectors`), and the PCA of the whole archi2vec catalogue used by the cold-model featurizer |",
-        "| `task_embeddings/` | text-proxy task embeddings (all-MiniLM-L6-v2 on the class names; identity in "
-        "the JSON sidecar) |",
-        "| `splits.json` | per history (canonical model ids): `models`/`tasks` (matrix order), `loto`, `lomo`, "
-        "`xgroup` groups, "
-        "`warm` revealed model ids per task / k / draw, `cells` held-out `[model_index, task_index]` per draw |",
-        "| `conventions.json` | metric definitions exactly as computed (scipy calls) and protocol definitions |",
-        "| `manifest.json` | format version, splits parameters, sha256 of every file |", "",
-        "## Histories", "",
-        "| history | models | tasks | cells |", "|---|---|---|---|",
-    ]
-    for n, h in loaded.items():
-        lines.append(f"| `{n}` | {len(h.model_ids)} | {len(h.task_ids)} | {h.n_cells} |")
-    lines += ["", "## Protocols", ""]
-    lines += [f"- `{k}`: {v}." for k, v in _PROTOCOL_TEXT.items()]
-    lines += [
-        "", f"Warm start reveals k in {list(WARM_K)} models, {n_draws} draws per task and k; cells holds out "
-        f"{CELL_FRACTION:.0%} of the observed cells, {CELL_DRAWS} draws. The draws are stored in `splits.json`; "
-        "they were made by:", "",
-    ]
-    lines += [f"- `{k}`: {v}." for k, v in GENERATORS.items()]
-    lines += [
-        "", "Metrics (`conventions.json`) are computed per task across the ranked models, averaged over draws "
-        "within a task, then over tasks. Kendall tau is scipy's tau-b; weighted tau is given in both conventions "
-        "of the literature: `scipy.stats.weightedtau(scores, truth)` (SFDA, TransferGraph) and "
-        "`scipy.stats.weightedtau(truth, scores, rank=None)` (weights by the true rank: LogME, Model Spider). "
-        "regret@k = best true score - best true score among the top-k predicted (accuracy points). "
-        "Baselines: the history prior (a model's mean standardised score over the training tasks), ImageNet "
-        "top-1 and parameter count (`models.csv`), random (mean over draws).", "",
-        "## How to evaluate", "",
-        "```bash",
-        "fennec evaluate --benchmark benchmark_release/ --histories sfda            # Fennec beside every baseline",
-        "fennec evaluate --benchmark benchmark_release/ --protocol loto,warm --out results.csv --per-task",
-        "```", "",
-        "In Python: `fennec.release.export.load_benchmark(path)` (verifies every checksum first) and "
-        "`fennec.release.evaluate.evaluate_benchmark(release)`. Another method is evaluated on the same folds by "
-        "reading `splits.json` and scoring its rankings with the functions named in `conventions.json`. "
-        "Changing any file makes loading fail with a checksum error naming the file. The reference results "
-        "of this release are in `RESULTS.md` (written by `fennec evaluate --benchmark ... --markdown`).", "",
-        "## Provenance and licences (per history, from data/PROVENANCE.md)", "",
-        "Licences are quoted as the upstream repositories state them; where none is stated the numbers are "
-        "experimental facts republished from papers: cite the papers. Class names: see `data/classnames/"
-        "PROVENANCE.md` in the Fennec repository (openai/CLIP, LAION-AI/CLIP_benchmark, tensorflow/datasets, "
-        "... MIT / Apache-2.0, a few with no licence stated). Model metadata: timm (Apache-2.0) tables, HF "
-        "configs via TransferGraph.", "",
-    ]
-    for n in names:
-        sec = provenance.get(n)
-        if sec:
-            lines += [sec.replace("## histories/", "### histories/"), ""]
-        else:
-            lines += [f"### histories/{n}.csv", "", "(no provenance section found in data/PROVENANCE.md)", ""]
-    return "\n".join(lines).rstrip() + "\n"
 
 
 # ---------------------------------------------------------------------------------------------- load

@@ -176,6 +176,34 @@ def _svd_init(rows, cols, vals, shape, rank, rng) -> tuple[Array, Array]:
     return U, V
 
 
+class _Pattern:
+    """The observed cells' sparsity pattern, by rows and by columns; each half-step's residuals are
+    written into it (the structure is the mask's, only the data changes)."""
+
+    def __init__(self, mask, rows: npt.NDArray[np.intp], cols: npt.NDArray[np.intp]) -> None:
+        self.mask = mask
+        self.mask_t = mask.T.tocsr()
+        self.order = np.lexsort((cols, rows))
+        self.order_t = np.lexsort((rows, cols))
+
+    def resid_matrix(self, r: Array, transpose: bool):
+        import scipy.sparse as sp
+
+        n, m = self.mask.shape
+        if transpose:
+            return sp.csr_matrix((r[self.order_t], self.mask_t.indices, self.mask_t.indptr), shape=(m, n))
+        return sp.csr_matrix((r[self.order], self.mask.indices, self.mask.indptr), shape=(n, m))
+
+    def ridge(self, r: Array, F: Array, pen: Array, *, fit_biases: bool, transpose: bool) -> Array:
+        """Ridge fit of every row (``transpose``: every column) on its cells: targets ``r``, features
+        ``[F, 1]`` (``F`` without biases)."""
+        X = np.hstack([F, np.ones((F.shape[0], 1))]) if fit_biases else F
+        mask = self.mask_t if transpose else self.mask
+        if not X.shape[1]:
+            return np.zeros((mask.shape[0], 0))
+        return _ridge_rows(mask, self.resid_matrix(r, transpose), X, pen)
+
+
 def als_fit(
     rows: npt.NDArray[np.intp],
     cols: npt.NDArray[np.intp],
@@ -204,16 +232,7 @@ def als_fit(
     ones = np.ones(len(vals))
     mask = sp.csr_matrix((ones, (rows, cols)), shape=shape)
     U, V = _svd_init(rows, cols, vals - mu, shape, rank, rng)
-    mask_t = mask.T.tocsr()
-    # structure of the residual matrices: same as the mask; data is rewritten every half-step
-    order = np.lexsort((cols, rows))
-    order_t = np.lexsort((rows, cols))
-
-    def resid_matrix(r: Array, transpose: bool) -> sp.csr_matrix:
-        if transpose:
-            return sp.csr_matrix((r[order_t], mask_t.indices, mask_t.indptr), shape=(m, n))
-        return sp.csr_matrix((r[order], mask.indices, mask.indptr), shape=(n, m))
-
+    cells = _Pattern(mask, rows, cols)
     pen_vec = np.full(rank, float(l2))
     pen = np.append(pen_vec, bias_l2) if fit_biases else pen_vec
     prev = np.inf
@@ -222,17 +241,13 @@ def als_fit(
     c_at = c[cols] if fit_biases else 0.0
     for it in range(1, max_iter + 1):  # noqa: B007 - `it` is returned
         # models: targets z - mu - c_j, features [v_j, 1]
-        r = vals - mu - c_at
-        XV = np.hstack([V, np.ones((m, 1))]) if fit_biases else V
-        theta = _ridge_rows(mask, resid_matrix(r, False), XV, pen) if XV.shape[1] else np.zeros((n, 0))
+        theta = cells.ridge(vals - mu - c_at, V, pen, fit_biases=fit_biases, transpose=False)
         U = theta[:, :rank]
         if fit_biases:
             b = theta[:, rank]
         # tasks: targets z - mu - b_i, features [u_i, 1]
         b_at = b[rows] if fit_biases else 0.0
-        r = vals - mu - b_at
-        XU = np.hstack([U, np.ones((n, 1))]) if fit_biases else U
-        theta = _ridge_rows(mask_t, resid_matrix(r, True), XU, pen) if XU.shape[1] else np.zeros((m, 0))
+        theta = cells.ridge(vals - mu - b_at, U, pen, fit_biases=fit_biases, transpose=True)
         V = theta[:, :rank]
         uv = _cell_products(U, V, rows, cols)
         if fit_biases:

@@ -90,6 +90,22 @@ def as_task_data(data: Any, *, what: str = "train_data", class_names: Sequence[s
     """
     from fennec.backbone.features import to_uint8_images
 
+    images, labels, names, task_id = _unpack(data, what)
+    imgs = to_uint8_images(images)
+    y = np.asarray(labels)
+    if y.ndim != 1 or y.shape[0] != len(imgs):
+        raise SchemaError(f"{what}: {len(imgs)} images but labels has shape {y.shape}; expected ({len(imgs)},)")
+    if names is not None:
+        names = [str(n) for n in names]
+    raw, names = _raw_labels(y, names, what)
+    class_names = _label_space(raw, names, class_names, what)
+    index = {c: i for i, c in enumerate(class_names)}
+    codes = np.fromiter((index[s] for s in raw), dtype=np.int64, count=len(raw))
+    return TaskData(imgs, codes, list(class_names), task_id)
+
+
+def _unpack(data: Any, what: str) -> tuple[Any, Any, Sequence[Any] | None, str]:
+    """``(images, labels, class names or None, task_id)`` of any accepted data form."""
     names: Sequence[Any] | None = None
     task_id = "<array>"
     if isinstance(data, (str, os.PathLike)):
@@ -108,12 +124,11 @@ def as_task_data(data: Any, *, what: str = "train_data", class_names: Sequence[s
         raise SchemaError(
             f"{what} must be an ImageFolder path, a tuple (images, labels[, class_names]) or an object with "
             f".images and .labels (e.g. load_example_task(...)); got {type(data).__name__}")
-    imgs = to_uint8_images(images)
-    y = np.asarray(labels)
-    if y.ndim != 1 or y.shape[0] != len(imgs):
-        raise SchemaError(f"{what}: {len(imgs)} images but labels has shape {y.shape}; expected ({len(imgs)},)")
-    if names is not None:
-        names = [str(n) for n in names]
+    return images, labels, names, task_id
+
+
+def _raw_labels(y: np.ndarray, names: list[str] | None, what: str) -> tuple[np.ndarray, list[str] | None]:
+    """Every sample's label as a string (object array), and the class names still usable (or None)."""
     if names is not None and y.dtype.kind in "iu":
         # integer labels index into the given class names
         if len(y) and (y.min() < 0 or y.max() >= len(names)):
@@ -124,23 +139,26 @@ def as_task_data(data: Any, *, what: str = "train_data", class_names: Sequence[s
         raw = y.astype(str).astype(object)
         if names is not None and not set(raw.tolist()) <= set(names):
             names = None  # string labels that are not the names: fall back to natural order
+    return raw, names
+
+
+def _label_space(raw: np.ndarray, names: list[str] | None, class_names: Sequence[str] | None,
+                 what: str) -> list[str]:
+    """The classes in code order: the given label space (every label must be in it), else the labels seen."""
     if class_names is None:
         seen = set(raw.tolist())
         # classes in the order of the given names (folder / example-task order), else natural order
         present = [n for n in names if n in seen] if names is not None else sorted(seen, key=_natural)
         if len(present) < 2:
             raise SchemaError(f"{what}: a single class {present!r}; at least 2 classes are needed")
-        class_names = present
-    else:
-        class_names = [str(c) for c in class_names]
-        unknown = sorted(set(raw.tolist()) - set(class_names))
-        if unknown:
-            raise SchemaError(
-                f"{what}: label(s) {unknown[:8]} are not in the training label space "
-                f"({len(class_names)} classes: {class_names[:10]}{' ...' if len(class_names) > 10 else ''})")
-    index = {c: i for i, c in enumerate(class_names)}
-    codes = np.fromiter((index[s] for s in raw), dtype=np.int64, count=len(raw))
-    return TaskData(imgs, codes, list(class_names), task_id)
+        return present
+    class_names = [str(c) for c in class_names]
+    unknown = sorted(set(raw.tolist()) - set(class_names))
+    if unknown:
+        raise SchemaError(
+            f"{what}: label(s) {unknown[:8]} are not in the training label space "
+            f"({len(class_names)} classes: {class_names[:10]}{' ...' if len(class_names) > 10 else ''})")
+    return class_names
 
 
 def _natural(s: str) -> tuple:

@@ -147,60 +147,89 @@ def run_loop(
         interrupts the run; the checkpoint stays and the run can be resumed).
     """
     import torch
-    from torch.utils.data import DataLoader, TensorDataset
-    from tqdm.auto import tqdm
 
-    distill = teacher_targets is not None
-    if distill != (target_mean is not None):
+    if (teacher_targets is not None) != (target_mean is not None):
         raise ValueError("teacher_targets and target_mean go together")
     static_meta = dict(static_meta or {})
     optimizer = make_optimizer(net, config)
     state = LoopState()
     best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    data = _LoopData(train_inputs, train_labels, val_inputs, val_labels, tradeoff, teacher_targets, target_mean)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_epoch_seed(config.seed, -1))
         if resume:
             state, best_state = _restore(run_dir, net, optimizer, config, static_meta)
-        head = net.get_classifier()
-        n_train = int(train_inputs.shape[0])
-        index = TensorDataset(torch.arange(n_train))
-        drop_last = n_train % config.batch_size == 1  # a batch of one breaks BatchNorm in train mode
-        eval_bs = max(config.batch_size, 64)
-        disable = None if progress else True
-        epochs = tqdm(range(state.epoch + 1, config.epochs + 1), desc="epochs", unit="epoch", disable=disable,
-                      initial=state.epoch, total=config.epochs)
-        try:
-            for epoch in epochs:
-                if state.stopped_early:
-                    break
-                t0 = time.perf_counter()
-                net.train()
-                gen = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch))
-                loader = DataLoader(index, batch_size=config.batch_size, shuffle=True, generator=gen, num_workers=0,
-                                    drop_last=drop_last)
-                sums = _train_epoch(net, head, optimizer, loader, train_inputs, train_labels, tradeoff=tradeoff,
-                                    teacher_targets=teacher_targets, target_mean=target_mean,
-                                    desc=f"epoch {epoch}", disable=disable)
-                val_acc, val_loss = evaluate(net, val_inputs, val_labels, batch_size=eval_bs)
-                improved = val_acc > state.best_val_accuracy
-                if improved:
-                    state.best_val_accuracy, state.best_epoch, state.bad_epochs = val_acc, epoch, 0
-                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                else:
-                    state.bad_epochs += 1
-                record = _record(epoch, sums, optimizer, tradeoff=tradeoff, distill=distill, val_loss=val_loss,
-                                 val_acc=val_acc, improved=improved, seconds=time.perf_counter() - t0)
-                _end_epoch(state, record, config, distill=distill)
-                epochs.set_postfix(loss=f"{record['train_loss']:.3f}", val_acc=f"{val_acc:.3f}")
-                if run_dir is not None:
-                    _save_epoch(run_dir, net, optimizer, config, state, static_meta, improved=improved)
-                if on_epoch_end is not None:
-                    on_epoch_end(record)
-                if state.stopped_early:
-                    break
-        finally:
-            epochs.close()
+        best_state = _train_epochs(net, optimizer, data, config, state, best_state, run_dir=run_dir,
+                                   static_meta=static_meta, progress=progress, on_epoch_end=on_epoch_end)
     return state, best_state
+
+
+@dataclass
+class _LoopData:
+    """The tensors of a run: training and validation splits, and the distillation targets (or None)."""
+
+    train_inputs: torch.Tensor
+    train_labels: torch.Tensor
+    val_inputs: torch.Tensor
+    val_labels: torch.Tensor
+    tradeoff: float
+    teacher_targets: torch.Tensor | None
+    target_mean: torch.Tensor | None
+
+    @property
+    def distill(self) -> bool:
+        return self.teacher_targets is not None
+
+
+def _train_epochs(net, optimizer, data: _LoopData, config: BTuningConfig, state: LoopState,
+                  best_state: dict[str, torch.Tensor], *, run_dir: Path | None, static_meta: dict[str, Any],
+                  progress: bool, on_epoch_end) -> dict[str, torch.Tensor]:
+    """The epochs after ``state.epoch`` (``state`` updated in place): train, validate, checkpoint, stop
+    early; return the best epoch's state dict."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+    from tqdm.auto import tqdm
+
+    head = net.get_classifier()
+    n_train = int(data.train_inputs.shape[0])
+    index = TensorDataset(torch.arange(n_train))
+    drop_last = n_train % config.batch_size == 1  # a batch of one breaks BatchNorm in train mode
+    eval_bs = max(config.batch_size, 64)
+    disable = None if progress else True
+    epochs = tqdm(range(state.epoch + 1, config.epochs + 1), desc="epochs", unit="epoch", disable=disable,
+                  initial=state.epoch, total=config.epochs)
+    try:
+        for epoch in epochs:
+            if state.stopped_early:
+                break
+            t0 = time.perf_counter()
+            net.train()
+            gen = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch))
+            loader = DataLoader(index, batch_size=config.batch_size, shuffle=True, generator=gen, num_workers=0,
+                                drop_last=drop_last)
+            sums = _train_epoch(net, head, optimizer, loader, data.train_inputs, data.train_labels,
+                                tradeoff=data.tradeoff, teacher_targets=data.teacher_targets,
+                                target_mean=data.target_mean, desc=f"epoch {epoch}", disable=disable)
+            val_acc, val_loss = evaluate(net, data.val_inputs, data.val_labels, batch_size=eval_bs)
+            improved = val_acc > state.best_val_accuracy
+            if improved:
+                state.best_val_accuracy, state.best_epoch, state.bad_epochs = val_acc, epoch, 0
+                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            else:
+                state.bad_epochs += 1
+            record = _record(epoch, sums, optimizer, tradeoff=data.tradeoff, distill=data.distill, val_loss=val_loss,
+                             val_acc=val_acc, improved=improved, seconds=time.perf_counter() - t0)
+            _end_epoch(state, record, config, distill=data.distill)
+            epochs.set_postfix(loss=f"{record['train_loss']:.3f}", val_acc=f"{val_acc:.3f}")
+            if run_dir is not None:
+                _save_epoch(run_dir, net, optimizer, config, state, static_meta, improved=improved)
+            if on_epoch_end is not None:
+                on_epoch_end(record)
+            if state.stopped_early:
+                break
+    finally:
+        epochs.close()
+    return best_state
 
 
 def _end_epoch(state: LoopState, record: dict[str, Any], config: BTuningConfig, *, distill: bool) -> None:

@@ -279,13 +279,44 @@ def _maximise(
         pos_sigma = np.ones(1)
     s_lo, s_hi = math.log(pos_sigma.min()), math.log(pos_sigma.max())
     a, b = s_lo - 40.0, s_hi + 40.0
-    t = np.ones(n_cols)
+    u = np.log(_mackay_start(sigma, sq, yy, n, method, a, b))
+    u, active, it = _solve_log_t(sigma, sq, yy, n, method, u, (a, b), (s_lo, s_hi), tol, max_iter)
+    if active.size:
+        logger.warning(
+            "LogME evidence maximisation did not reach tol=%g for %d of %d columns in %d iterations",
+            tol, active.size, n_cols, max_iter,
+        )
+    # Guard against a second local maximum: keep the best of the solution and the two ends.
+    cand = np.stack([u, np.full(n_cols, a), np.full(n_cols, b)])
+    ev = np.stack([_profile_evidence(sigma, sq, yy, n, method, np.exp(c)) for c in cand])
+    u = cand[np.argmax(ev, axis=0), np.arange(n_cols)]
+    t = np.exp(u)
+    e = _terms(sigma, sq, yy, t, method, n)[0]
+    beta = n / e
+    return t * beta, beta, it
+
+
+def _mackay_start(sigma: np.ndarray, sq: np.ndarray, yy: np.ndarray, n: int, method: str, a: float,
+                  b: float) -> np.ndarray:
+    """t = α/β after two MacKay updates from α = β = 1, clipped to [e^a, e^b]."""
+    t = np.ones(sq.shape[1])
     for _ in range(2):  # MacKay updates: α ← γ/mᵀm, β ← (N − γ)/‖Fm − y‖²
         e, m2, gamma, _, _ = _terms(sigma, sq, yy, t, method, n)
         res = np.maximum(e - t * m2, _TINY)
         t = (gamma / m2) * res / np.maximum(n - gamma, _TINY)
         t = np.clip(np.nan_to_num(t, nan=1.0, posinf=math.exp(b)), math.exp(a), math.exp(b))
-    u = np.log(t)
+    return t
+
+
+def _solve_log_t(sigma: np.ndarray, sq: np.ndarray, yy: np.ndarray, n: int, method: str, u: np.ndarray,
+                 ends: tuple[float, float], spectrum: tuple[float, float], tol: float,
+                 max_iter: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Safeguarded Newton on φ(u) from ``u`` (updated in place) within ``ends`` = (a, b); an end is taken
+    once u is e⁶ beyond ``spectrum`` = (log σ_min, log σ_max) with φ pointing outwards. Returns u, the
+    columns not converged and the iterations used."""
+    a, b = ends
+    s_lo, s_hi = spectrum
+    n_cols = sq.shape[1]
     lo, hi = np.full(n_cols, a), np.full(n_cols, b)
     dx_old = hi - lo
     active = np.arange(n_cols)
@@ -307,19 +338,7 @@ def _maximise(
         dx = np.abs(un - ua)
         u[active], lo[active], hi[active], dx_old[active] = un, la, ha, dx
         active = active[~to_end & (dx > tol) & (ha - la > tol)]
-    if active.size:
-        logger.warning(
-            "LogME evidence maximisation did not reach tol=%g for %d of %d columns in %d iterations",
-            tol, active.size, n_cols, max_iter,
-        )
-    # Guard against a second local maximum: keep the best of the solution and the two ends.
-    cand = np.stack([u, np.full(n_cols, a), np.full(n_cols, b)])
-    ev = np.stack([_profile_evidence(sigma, sq, yy, n, method, np.exp(c)) for c in cand])
-    u = cand[np.argmax(ev, axis=0), np.arange(n_cols)]
-    t = np.exp(u)
-    e = _terms(sigma, sq, yy, t, method, n)[0]
-    beta = n / e
-    return t * beta, beta, it
+    return u, active, it
 
 
 def _profile_evidence(

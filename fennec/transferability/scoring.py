@@ -83,16 +83,26 @@ def score_models(
     probe = {"images": images, "labels": y, "metric": key, "batch_size": batch_size,
              "progress": progress and not ray, "cache_dir": cache_dir}
     if ray:
-        from fennec.campaign.executor import map_jobs
-
-        outcomes = sorted(map_jobs(score_one, specs, shared=probe, ray=True, address=address),
-                          key=lambda o: o.index)
-        bad = [o for o in outcomes if not o.ok]
-        if bad:
-            raise FennecError(f"model {_shown(specs[bad[0].index])}: {bad[0].error}")
-        rows = [o.value for o in outcomes]
+        rows = _score_on_ray(specs, probe, address)
     else:
         rows = [_logged(i, len(specs), spec, probe) for i, spec in enumerate(specs, 1)]
+    return _ranked(rows)
+
+
+def _score_on_ray(specs: list[Any], probe: dict[str, Any], address: str | None) -> list[dict[str, Any]]:
+    """:func:`score_one` of every model as Ray tasks; the rows in the order of ``specs``."""
+    from fennec.campaign.executor import map_jobs
+
+    outcomes = sorted(map_jobs(score_one, specs, shared=probe, ray=True, address=address),
+                      key=lambda o: o.index)
+    bad = [o for o in outcomes if not o.ok]
+    if bad:
+        raise FennecError(f"model {_shown(specs[bad[0].index])}: {bad[0].error}")
+    return [o.value for o in outcomes]
+
+
+def _ranked(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The rows as the table of :func:`score_models` (each model once), ranked by score."""
     seen: set[str] = set()
     for row in rows:
         if row["model_id"] in seen:

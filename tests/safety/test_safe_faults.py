@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pandas as pd
-from conftest import write_history
+from safety_helpers import write_history
 
 import fennec.subspace.progress as progress
 from fennec.artifacts import read_manifest

@@ -10,7 +10,7 @@ import stat
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import fennec_process, run_cli, write_history
+from safety_helpers import fennec_process, run_cli, write_history
 
 from fennec.errors import SchemaError
 from fennec.history import History, add_history_row, append_rows

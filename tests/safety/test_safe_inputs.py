@@ -9,8 +9,8 @@ import zlib
 
 import numpy as np
 import pytest
-from conftest import run_cli
 from PIL import Image
+from safety_helpers import run_cli
 
 from fennec.data.images import MAX_PIXELS, MAX_SIDE, read_image
 from fennec.data.inputs import TaskInput

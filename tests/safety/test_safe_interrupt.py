@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 
-from conftest import fennec_process
+from safety_helpers import fennec_process
 
 from fennec.cli import main
 

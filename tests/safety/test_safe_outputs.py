@@ -9,7 +9,7 @@ import os
 import shutil
 
 import pytest
-from conftest import fennec_process, run_cli, write_history
+from safety_helpers import fennec_process, run_cli, write_history
 
 import fennec.outputs
 from fennec.artifacts import read_ids, read_manifest

@@ -11,8 +11,8 @@ import pickle  # only to write hostile files; Fennec never unpickles
 
 import numpy as np
 import pytest
-from conftest import run_cli
 from PIL import Image
+from safety_helpers import run_cli
 
 from fennec._torch_compat import ensure_torchvision
 
