@@ -303,16 +303,18 @@ class Recommender:
                      candidates: Sequence[str] | str | None = None) -> Ranking:
         """Which model(s) to fine-tune next: the best upper confidence bound ``score + explore * std`` among
         the models not yet measured (``explore=0``: the best predicted model)."""
-        ranking = self.query(observed=observed, candidates=candidates)
-        todo = ranking.frame[(ranking.frame["source"] != "measured") & ranking.frame["score"].notna()].copy()
-        if todo.empty:
-            raise SchemaError("every candidate model is already measured; nothing to suggest")
-        todo["ucb"] = todo["score"] + explore * todo["std"].fillna(0.0)
-        todo = todo.sort_values(["ucb", "model_id"], ascending=[False, True]).head(n).reset_index(drop=True)
-        todo["rank"] = np.arange(1, len(todo) + 1)
         from dataclasses import replace
 
-        return replace(ranking, frame=todo)
+        ranking = self.query(observed=observed, candidates=candidates)
+        t = ranking.table
+        todo = t.take(np.array([s != "measured" for s in t["source"]]) & ~np.isnan(t["score"]))
+        if not len(todo):
+            raise SchemaError("every candidate model is already measured; nothing to suggest")
+        std = todo["std"]
+        todo = todo.with_column("ucb", todo["score"] + explore * np.where(np.isnan(std), 0.0, std))
+        ucb, ids = todo["ucb"], todo["model_id"]
+        todo = todo.take(sorted(range(len(todo)), key=lambda i: (-ucb[i], ids[i]))[:n])
+        return replace(ranking, table=todo.with_column("rank", np.arange(1, len(todo) + 1)))
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | os.PathLike[str]) -> Path:
