@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -134,7 +135,7 @@ def _read_matrix(path: Path, model_ids: list[str], column_ids: list[str]) -> np.
         i = np.array([rows[m] for m in cells["model_id"]], dtype=np.intp)
         j = np.array([cols[t] for t in cells["task_id"]], dtype=np.intp)
     except KeyError as exc:
-        raise ArtifactError(f"{path}: the history has {exc} that the subspace does not") from None
+        raise ArtifactError(f"{path}: the history has a model or column the subspace does not ({exc})") from None
     Y = np.full((len(model_ids), len(column_ids)), np.nan)
     Y[i, j] = cells["score"]
     if not (set(i.tolist()) == set(rows.values()) and set(j.tolist()) == set(cols.values())):
@@ -167,7 +168,7 @@ def load_recommender(directory: str | os.PathLike[str], cls):
     projector, embeddings = _load_projector(directory, manifest.get("proxy"), sub)
     placer = _load_placer(directory, manifest.get("placer"))
     weight = (manifest.get("placer") or {}).get("history_weight", 1.0)
-    return cls.from_parts(config=config, history=lambda: _read_history(path, name), matrix=matrix, columns=columns,
+    return cls.from_parts(config=config, history=partial(_read_history, path, name), matrix=matrix, columns=columns,
                           scaler=scaler, subspace=sub, projector=projector, task_embeddings=embeddings, placer=placer,
                           history_weight=weight, manifest=manifest)
 
