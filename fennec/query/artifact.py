@@ -144,11 +144,14 @@ def _read_matrix(path: Path, model_ids: list[str], column_ids: list[str]) -> np.
     return Y
 
 
-def _read_history(path: Path, name: str):
-    """The artifact's history as a validated :class:`~fennec.history.table.History` named ``name``."""
+def _read_history(path: Path, name: str, sha256: str):
+    """The artifact's history as a validated :class:`~fennec.history.table.History` named ``name``, read
+    after the rest of the artifact: refused unless the file is still the one the manifest vouched for."""
     from fennec.history.table import History
 
     history = History.from_csv(path)
+    if history.sha256 != sha256:
+        raise ArtifactError(f"{path}: changed since the artifact was loaded (replaced by a new fit?); load it again")
     return History(frame=history.frame, name=name, sha256=history.sha256)
 
 
@@ -168,9 +171,10 @@ def load_recommender(directory: str | os.PathLike[str], cls):
     projector, embeddings = _load_projector(directory, manifest.get("proxy"), sub)
     placer = _load_placer(directory, manifest.get("placer"))
     weight = (manifest.get("placer") or {}).get("history_weight", 1.0)
-    return cls.from_parts(config=config, history=partial(_read_history, path, name), matrix=matrix, columns=columns,
-                          scaler=scaler, subspace=sub, projector=projector, task_embeddings=embeddings, placer=placer,
-                          history_weight=weight, manifest=manifest)
+    history = partial(_read_history, path, name, manifest["files"]["history.csv"])
+    return cls.from_parts(config=config, history=history, matrix=matrix, columns=columns, scaler=scaler, subspace=sub,
+                          projector=projector, task_embeddings=embeddings, placer=placer, history_weight=weight,
+                          manifest=manifest)
 
 
 def _load_subspace(directory: Path, manifest: dict) -> tuple[TransferSubspace, TaskScaler]:
