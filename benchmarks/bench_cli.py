@@ -8,8 +8,8 @@ architecture of the shipped catalogue). For each, in one run:
   ``best``, the fastest);
 - ``floor``: the same for ``python -c pass`` with the same interpreter (what any Python command costs);
 - ``libs``: the same for a process that only imports the libraries the verb cannot run without (numpy,
-  pandas for the query, typer and the pydantic it validates options with) and exits as the console
-  scripts do (``os._exit``);
+  typer and the pydantic it validates options with; not pandas, which a warm-start query never imports)
+  and exits as the console scripts do (``os._exit``);
 - ``work``: the library calls the verb makes (``Recommender.load(ART).query(...)``; the catalogue lookup),
   timed in a fresh process once every module they import is imported (so a first call, as in a CLI run,
   with its caches cold but without import time; median of ``--runs`` processes).
@@ -136,7 +136,7 @@ def measure(runs: int, art: Path) -> list[dict]:
         (
             "fennec query ART --observed ... --top-k 8",
             [*script("fennec"), "query", str(art), "--observed", observed, "--top-k", "8"],
-            "numpy, pandas, typer.main",
+            "numpy, typer.main",
             query_work(art),
         ),
         (

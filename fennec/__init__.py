@@ -28,8 +28,8 @@ if TYPE_CHECKING:  # the names below, for type checkers and readers; loaded lazi
     from fennec.errors import NotFittedError as NotFittedError
     from fennec.errors import SchemaError as SchemaError
     from fennec.errors import UnknownIdError as UnknownIdError
+    from fennec.history.scaler import TaskScaler as TaskScaler
     from fennec.history.table import History as History
-    from fennec.history.table import TaskScaler as TaskScaler
     from fennec.query.ranking import Ranking as Ranking
     from fennec.query.recommender import Recommender as Recommender
     from fennec.query.recommender import RecommenderConfig as RecommenderConfig
@@ -49,7 +49,7 @@ _EXPORTS = {
     "SchemaError": "fennec.errors",
     "UnknownIdError": "fennec.errors",
     "History": "fennec.history.table",
-    "TaskScaler": "fennec.history.table",
+    "TaskScaler": "fennec.history.scaler",
     "Ranking": "fennec.query.ranking",
     "Recommender": "fennec.query.recommender",
     "RecommenderConfig": "fennec.query.recommender",

@@ -168,7 +168,7 @@ def query(
         nxt = rec.suggest_next(obs, n=suggest, candidates=candidates)
         if fmt == Format.table:
             typer.echo("\nfine-tune next (upper confidence bound):")
-        emit(nxt.frame[["rank", "model_id", "score", "std", "ucb"]], fmt)
+        emit(nxt.table.select(["rank", "model_id", "score", "std", "ucb"]), fmt)
 
 
 @app.command()

@@ -1,4 +1,8 @@
-"""Rendering for the verbs: tables, CSV or JSON to stdout; one-line messages to stderr."""
+"""Rendering for the verbs: tables, CSV or JSON to stdout; one-line messages to stderr.
+
+Every table goes through :mod:`fennec.tabular` (a DataFrame is converted first), so printing a ranking
+needs no pandas, and every verb prints its tables alike.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import sys
 from enum import Enum
 
 import typer
+
+from fennec.tabular import Table, to_csv, to_json, to_text
 
 
 class Format(str, Enum):
@@ -19,22 +25,16 @@ def say(message: str) -> None:
     typer.echo(message, err=True)
 
 
-def emit(df, fmt: Format, *, float_format: str = "{:.4g}") -> None:
-    """Write a DataFrame to stdout as an aligned table, CSV or JSON records."""
-    import pandas as pd
-
+def emit(data, fmt: Format, *, float_format: str = "{:.4g}") -> None:
+    """Write a table (a :class:`~fennec.tabular.Table` or a DataFrame) to stdout as an aligned table (floats
+    through ``float_format``), CSV or JSON records."""
+    table = Table.of(data)
     if fmt == Format.csv:
-        df.to_csv(sys.stdout, index=False)
+        sys.stdout.write(to_csv(table))
     elif fmt == Format.json:
-        sys.stdout.write(df.to_json(orient="records", indent=None) + "\n")
+        sys.stdout.write(to_json(table) + "\n")
     else:
-        with pd.option_context("display.max_rows", 500, "display.max_columns", 50, "display.width", 250):
-            shown = df.copy()
-            for col in shown.columns:
-                if pd.api.types.is_float_dtype(shown[col]):
-                    shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else float_format.format(v))
-            text = shown.to_string(index=False)
-            sys.stdout.write("\n".join(line.rstrip() for line in text.splitlines()) + "\n")
+        sys.stdout.write(to_text(table, float_format=float_format) + "\n")
 
 
 RANKING_SHOWN = ["task_id", "rank", "model_id", "score", "source", "measured", "std"]
@@ -44,7 +44,7 @@ def emit_ranking(ranking, fmt: Format) -> None:
     """A :class:`~fennec.query.ranking.Ranking`: how the task was placed and the notes on stderr, the table on
     stdout (JSON: the ranking with every placement field); ``input`` and ``note`` columns only where they
     say something."""
-    frame = ranking.frame
+    table = ranking.table
     if ranking.how:
         say(f"task {ranking.task_id}: {ranking.how}")
     for note in ranking.notes:
@@ -53,8 +53,8 @@ def emit_ranking(ranking, fmt: Format) -> None:
         sys.stdout.write(ranking.to_json())
         return
     cols = list(RANKING_SHOWN)
-    if ((frame["input"] != frame["model_id"]) & (frame["input"] != "")).any():
+    if any(i != m and i != "" for i, m in zip(table["input"], table["model_id"], strict=True)):
         cols.insert(3, "input")
-    if (frame["note"] != "").any():
+    if any(n != "" for n in table["note"]):
         cols.append("note")
-    emit(frame[cols], fmt)
+    emit(table.select(cols), fmt)

@@ -12,11 +12,14 @@ import os
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from fennec.errors import FennecError, UnknownIdError
-from fennec.history.table import History
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from fennec.history.table import History
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +56,8 @@ def history_path(name: str) -> Path:
 
 def load_history(name_or_path: str | os.PathLike[str] = DEFAULT_HISTORY, **kwargs) -> History:
     """A shipped history by name (``"sfda"``, ``"parc"``, ...) or any long CSV by path."""
+    from fennec.history.table import History
+
     text = os.fspath(name_or_path)
     looks_like_path = text.endswith((".csv", ".gz")) or os.sep in text or Path(text).exists()
     path = Path(text) if looks_like_path else history_path(text)
@@ -74,6 +79,8 @@ def load_histories(spec: str | os.PathLike[str], **kwargs) -> list[History]:
 
 @lru_cache(maxsize=1)
 def _models_table() -> pd.DataFrame:
+    import pandas as pd
+
     path = data_dir() / "models.csv"
     return pd.read_csv(path, dtype={"model_id": str, "timm_arch": str, "timm_model": str}, keep_default_na=False,
                        na_values={c: [""] for c in ("params_m", "gmacs", "imagenet_top1")})
@@ -86,6 +93,8 @@ def load_models() -> pd.DataFrame:
 
 def load_tasks() -> pd.DataFrame:
     """The tasks table: ``task_id, display_name, n_classes, domain, multi_label, histories``."""
+    import pandas as pd
+
     return pd.read_csv(data_dir() / "tasks.csv", keep_default_na=False, na_values={"n_classes": [""]})
 
 

@@ -13,12 +13,17 @@ import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from fennec.errors import SchemaError
-from fennec.history.table import History, HistoryWarning
+from fennec.tabular import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from fennec.history.table import History
 
 logger = logging.getLogger(__name__)
 
@@ -27,29 +32,39 @@ COLUMN_SEP = "@"
 
 @dataclass(frozen=True)
 class Columns:
-    """The columns of a fitted zoo: ``frame`` has ``column_id, task_id, history, metric`` in column order."""
+    """The columns of a fitted zoo: ``table`` has ``column_id, task_id, history, metric`` in column order (a
+    :class:`~fennec.tabular.Table`; a DataFrame given here is converted); ``frame`` is it as a DataFrame."""
 
-    frame: pd.DataFrame
+    table: Table
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "table", Table.of(self.table))
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        return self.table.to_frame()
 
     @property
     def ids(self) -> list[str]:
-        return self.frame["column_id"].tolist()
+        return list(self.table["column_id"])
 
     def of_task(self, task_id: str) -> list[int]:
         """Positions of the columns that measure ``task_id`` (a canonical task id), any campaign."""
-        return [int(i) for i in (self.frame.index[self.frame["task_id"] == task_id])]
+        return [i for i, t in enumerate(self.table["task_id"]) if t == task_id]
 
     def task_of(self, column_id: str) -> str:
-        hit = self.frame.loc[self.frame["column_id"] == column_id, "task_id"]
-        return str(hit.iloc[0]) if len(hit) else column_id
+        for c, t in zip(self.table["column_id"], self.table["task_id"], strict=True):
+            if c == column_id:
+                return str(t)
+        return column_id
 
     @property
     def task_ids(self) -> list[str]:
-        return list(dict.fromkeys(self.frame["task_id"]))
+        return list(dict.fromkeys(self.table["task_id"]))
 
     @property
     def histories(self) -> list[str]:
-        return list(dict.fromkeys(self.frame["history"]))
+        return list(dict.fromkeys(self.table["history"]))
 
 
 def history_label(history: History) -> str:
@@ -65,6 +80,10 @@ def combine(histories: Sequence[History], registry, *, canonical_task=None) -> t
     ``registry`` is a :class:`~fennec.zoo.registry.ModelRegistry`; ``canonical_task`` maps a task id to its
     canonical benchmark id (default: the shipped aliases).
     """
+    import pandas as pd
+
+    from fennec.history.table import History, HistoryWarning
+
     if not histories:
         raise SchemaError("no history given")
     if canonical_task is None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+from functools import partial
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from fennec.artifacts import (
     atomic_directory,
@@ -23,10 +23,11 @@ from fennec.artifacts import (
     write_arrays,
     write_manifest,
 )
-from fennec.errors import ArtifactError
-from fennec.history.table import History, TaskScaler
+from fennec.errors import ArtifactError, SchemaError
+from fennec.history.scaler import TaskScaler
 from fennec.history.union import Columns
 from fennec.subspace import TransferSubspace
+from fennec.tabular import Table
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ def save_recommender(rec, directory: str | os.PathLike[str]) -> Path:
 
 
 def _save_subspace(rec, tmp: Path) -> None:
+    import pandas as pd
+
     sub = rec.subspace_
     write_arrays(tmp / "subspace.safetensors", {
         "model_vectors": sub.model_vectors_.astype(np.float64), "model_bias": sub.model_bias_.astype(np.float64),
@@ -85,6 +88,8 @@ def _save_projector(rec, tmp: Path) -> dict | None:
     proj = rec.projector_
     if proj is None:
         return None
+    import pandas as pd
+
     from fennec.proxy.base import identity_key
 
     emb = rec.task_embeddings_
@@ -108,8 +113,46 @@ def _save_placer(rec, tmp: Path) -> dict | None:
     return {"file": "placer.safetensors", "history_weight": rec.history_weight_, **params}
 
 
+def _read_table(path: Path, **kwargs) -> Table:
+    try:
+        return Table.read_csv(path, **kwargs)
+    except (SchemaError, OSError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{path}: cannot be read ({exc})") from exc
+
+
 def _read_ids(path: Path, column: str) -> list[str]:
-    return pd.read_csv(path, dtype=str, keep_default_na=False)[column].tolist()
+    table = _read_table(path)
+    if column not in table:
+        raise ArtifactError(f"{path}: no column {column!r}; found {table.names}")
+    return list(table[column])
+
+
+def _read_matrix(path: Path, model_ids: list[str], column_ids: list[str]) -> np.ndarray:
+    """``history.csv`` as the model x column matrix of scores (NaN where unmeasured), in the given orders."""
+    cells = _read_table(path, dtypes={"score": float})
+    rows, cols = {m: i for i, m in enumerate(model_ids)}, {c: j for j, c in enumerate(column_ids)}
+    try:
+        i = np.array([rows[m] for m in cells["model_id"]], dtype=np.intp)
+        j = np.array([cols[t] for t in cells["task_id"]], dtype=np.intp)
+    except KeyError as exc:
+        raise ArtifactError(f"{path}: the history has a model or column the subspace does not ({exc})") from None
+    Y = np.full((len(model_ids), len(column_ids)), np.nan)
+    Y[i, j] = cells["score"]
+    if not (set(i.tolist()) == set(rows.values()) and set(j.tolist()) == set(cols.values())):
+        raise ArtifactError(f"{path}: the stored history does not match the subspace (a model or a column without "
+                            "any result)")
+    return Y
+
+
+def _read_history(path: Path, name: str, sha256: str):
+    """The artifact's history as a validated :class:`~fennec.history.table.History` named ``name``, read
+    after the rest of the artifact: refused unless the file is still the one the manifest vouched for."""
+    from fennec.history.table import History
+
+    history = History.from_csv(path)
+    if history.sha256 != sha256:
+        raise ArtifactError(f"{path}: changed since the artifact was loaded (replaced by a new fit?); load it again")
+    return History(frame=history.frame, name=name, sha256=history.sha256)
 
 
 def load_recommender(directory: str | os.PathLike[str], cls):
@@ -123,15 +166,16 @@ def load_recommender(directory: str | os.PathLike[str], cls):
                             "refit it with fennec fit")
     config = type(cls().config).from_dict(manifest["config"])
     sub, scaler = _load_subspace(directory, manifest)
-    columns = Columns(pd.read_csv(directory / "columns.csv", dtype=str, keep_default_na=False))
+    columns = Columns(_read_table(directory / "columns.csv"))
     if columns.ids != sub.task_ids_:
         raise ArtifactError(f"{directory / 'columns.csv'}: the columns do not match the subspace's task ids")
-    history = History.from_csv(directory / "history.csv")
-    history = History(frame=history.frame, name=manifest["inputs"]["history"], sha256=history.sha256)
+    path, name = directory / "history.csv", manifest["inputs"]["history"]
+    matrix = _read_matrix(path, sub.model_ids_, sub.task_ids_)
     projector, embeddings = _load_projector(directory, manifest.get("proxy"), sub)
     placer = _load_placer(directory, manifest.get("placer"))
     weight = (manifest.get("placer") or {}).get("history_weight", 1.0)
-    return cls.from_parts(config=config, history=history, columns=columns, scaler=scaler, subspace=sub,
+    history = partial(_read_history, path, name, manifest["files"]["history.csv"])
+    return cls.from_parts(config=config, history=history, matrix=matrix, columns=columns, scaler=scaler, subspace=sub,
                           projector=projector, task_embeddings=embeddings, placer=placer, history_weight=weight,
                           manifest=manifest)
 
@@ -153,7 +197,8 @@ def _load_subspace(directory: Path, manifest: dict) -> tuple[TransferSubspace, T
         task_bias=arrays["task_bias"], global_mean=float(arrays["global_mean"][0]),
         noise_var=float(arrays["noise_var"][0]), model_ids=model_ids, task_ids=column_ids, l2=float(fit["l2"]),
         n_iter=fit.get("n_iter"), objective=fit.get("objective"),
-        cv_results=pd.read_csv(directory / "cv_results.csv") if (directory / "cv_results.csv").exists() else None)
+        cv_results=_read_table(directory / "cv_results.csv", dtypes={"n_components": int, "l2": float, "rmse": float})
+        if (directory / "cv_results.csv").exists() else None)
     return sub, TaskScaler(mean=arrays["task_mean"], std=arrays["task_std"])
 
 

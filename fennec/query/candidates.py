@@ -11,13 +11,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from fennec.errors import SchemaError, UnknownIdError
 from fennec.query.placements import Placement
-from fennec.query.ranking import rank_frame
+from fennec.query.ranking import rank_table
+from fennec.tabular import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +74,7 @@ def resolve_candidates(names: Sequence[str], registry, positions: dict[str, int]
 
 def assemble(place: Placement, task_id: str, ids: list[str], *, positions: np.ndarray,
              inputs: list[str] | None = None, cold: tuple[list[str], list[str], np.ndarray] | None = None,
-             unresolved: Sequence[tuple[str, str]] = ()) -> pd.DataFrame:
+             unresolved: Sequence[tuple[str, str]] = ()) -> Table:
     """The ranking table of ``positions`` (fitted models), ``cold`` (inputs, ids, profiles) and unresolved
     names, in the placement's units."""
     positions = np.asarray(positions, dtype=np.intp)
@@ -97,7 +101,7 @@ def assemble(place: Placement, task_id: str, ids: list[str], *, positions: np.nd
     cat = [np.concatenate([np.asarray(p[k], dtype=object) for p in parts]) for k in range(7)]
     score = place.offset + place.scale * cat[2].astype(float)
     std_units = cat[5].astype(float) * abs(place.scale)
-    return rank_frame(task_id, cat[0], score, cat[3], measured=cat[4].astype(float), std=std_units,
+    return rank_table(task_id, cat[0], score, cat[3], measured=cat[4].astype(float), std=std_units,
                       inputs=cat[1], notes=cat[6])
 
 
@@ -142,14 +146,16 @@ def metric_rows(frame: pd.DataFrame, specs: dict[str, str], images, labels, *, m
                 cache_dir=None) -> tuple[pd.DataFrame, dict]:
     """Score ``specs`` (``{input name: weights spec}``) by ``metric`` on the labelled probe and calibrate
     them onto ``frame``'s scale; returns the new rows (``source`` = the metric) and the calibration."""
+    import pandas as pd
+
     from fennec.transferability.scoring import score_models
 
     raw = {name: float(score_models([spec], images, labels, metric=metric, progress=False,
                                     cache_dir=cache_dir)["score"].iloc[0]) for name, spec in specs.items()}
     scored = pd.DataFrame({"model_id": list(raw), "score": list(raw.values())})
     values, info = calibrate_metric(frame[["model_id", "score"]], scored)
-    rows = rank_frame(task_id, list(raw), values, metric, notes=[f"{metric} {v:.4g} on the task's images"
-                                                                for v in raw.values()])
+    rows = rank_table(task_id, list(raw), values, metric, notes=[f"{metric} {v:.4g} on the task's images"
+                                                                for v in raw.values()]).to_frame()
     return rows, {"metric": metric, **info, "raw": raw}
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from fennec.errors import SchemaError, UnknownIdError
 from fennec.query import candidates as cand
 from fennec.query import placements
-from fennec.query.ranking import Ranking
+from fennec.query.ranking import Ranking, rank_table
 
 logger = logging.getLogger(__name__)
 
@@ -62,17 +62,17 @@ def run_query(rec, *, task, observed, classnames, images, labels, embedding, can
                                        scored_by=metric if specs else None)
     if warm is None and rec.history_weight_ < 1.0:
         place = placements.shrink(place, rec.side_profiles(), rec.history_weight_)
-    frame = _table(rec, place, name, ids, cs, specs, cold_ids, P, top_k)
+    table = _table(rec, place, name, ids, cs, specs, cold_ids, P, top_k)
     if warm is not None and cs is None:  # show the names the measured models were given as
         given = {m: n for n, m in warm["resolved"].items()}
-        frame["input"] = [given.get(m, "") for m in frame["model_id"]]
+        table = table.with_column("input", [given.get(m, "") for m in table["model_id"]])
     details = dict(place.info)
     if specs:
-        frame, calibration = _with_metric(frame, specs, calib, images, labels, metric=metric, name=name,
+        table, calibration = _with_metric(table.to_frame(), specs, calib, images, labels, metric=metric, name=name,
                                           max_images=max_images, seed=seed, cache_dir=cache_dir, registry=registry)
         details["metric_fallback"] = calibration
         extra["fallback"] = extra.get("fallback") or metric
-    ranking = Ranking(frame=frame, task_id=name, placement=place.kind, units=place.units, columns=place.columns,
+    ranking = Ranking(table=table, task_id=name, placement=place.kind, units=place.units, columns=place.columns,
                       how=place.how, resolved=cs.resolved if cs else (warm or {}).get("resolved", {}),
                       unresolved=dict(cs.unresolved) if cs else {}, notes=tuple(notes), details=details,
                       offset=place.offset, scale=place.scale, **extra)
@@ -280,7 +280,6 @@ def _with_metric(frame, specs, calib, images, labels, *, metric, name, max_image
     import pandas as pd
 
     from fennec.proxy.query import task_input
-    from fennec.query.ranking import COLUMNS, rank_frame
 
     probe = task_input(images=images, labels=labels)
     idx = probe.sample(max_images, seed=seed)
@@ -291,8 +290,8 @@ def _with_metric(frame, specs, calib, images, labels, *, metric, name, max_image
     rows["input"] = rows["model_id"]
     rows["model_id"] = [registry.canonical(m) for m in rows["input"]]
     merged = pd.concat([frame[~frame["input"].isin(specs)], rows], ignore_index=True)
-    out = rank_frame(name, merged["model_id"], merged["score"], merged["source"], measured=merged["measured"],
+    out = rank_table(name, merged["model_id"], merged["score"], merged["source"], measured=merged["measured"],
                      std=merged["std"], inputs=merged["input"], notes=merged["note"])
     logger.info("%s fallback for %s (%s calibration on %d models)", metric, list(specs), info["calibration"],
                 info["n_models"])
-    return out[COLUMNS], info
+    return out, info

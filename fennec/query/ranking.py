@@ -1,7 +1,8 @@
 """The typed result of :meth:`fennec.Recommender.query`: a ranking of models for one task.
 
-A :class:`Ranking` holds a DataFrame with the columns :data:`COLUMNS`, sorted best first, plus how the task
-was placed. ``score`` is the value the ranking sorts by, in the task's units where they are known (e.g.
+A :class:`Ranking` holds a table with the columns :data:`COLUMNS`, sorted best first (a
+:class:`~fennec.tabular.Table`; ``.frame`` is the same table as a pandas DataFrame), plus how the task was
+placed. ``score`` is the value the ranking sorts by, in the task's units where they are known (e.g.
 accuracy %, ``units="task"``), otherwise in standardised units (``units="standardised"``). ``source`` says
 where each score comes from:
 
@@ -22,40 +23,43 @@ to. pykeen's prediction wrappers are the model for this class.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from fennec.errors import SchemaError
+from fennec.tabular import Table, json_value, to_csv
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COLUMNS = ["task_id", "rank", "model_id", "score", "source", "measured", "std", "input", "note"]
 PLACEMENTS = ("history", "warm_start", "proxy", "prior")
 
 
-def rank_frame(task_id: str, model_ids, score, source, *, measured=None, std=None, inputs=None,
-               notes=None) -> pd.DataFrame:
+def rank_table(task_id: str, model_ids, score, source, *, measured=None, std=None, inputs=None,
+               notes=None) -> Table:
     """The one sort/rank step: best score first, ties by model id, unscored (NaN) rows last."""
-    n = len(model_ids)
+    ids = list(model_ids)
+    n = len(ids)
+    score = np.asarray(score, float)
+    na = np.isnan(score)
+    order = sorted(range(n), key=lambda i: (bool(na[i]), 0.0 if na[i] else -score[i], ids[i]))
     nan = np.full(n, np.nan)
-    df = pd.DataFrame({
-        "task_id": task_id, "model_id": list(model_ids), "score": np.asarray(score, float),
-        "source": source if isinstance(source, str) else list(source),
+    rows = Table({
+        "task_id": [task_id] * n, "model_id": ids, "score": score,
+        "source": [source] * n if isinstance(source, str) else list(source),
         "measured": nan if measured is None else np.asarray(measured, float),
         "std": nan if std is None else np.asarray(std, float),
-        "input": list(model_ids) if inputs is None else list(inputs),
-        "note": [""] * n if notes is None else list(notes)})
-    df["_na"] = df["score"].isna()
-    df = df.sort_values(["_na", "score", "model_id"], ascending=[True, False, True], kind="stable")
-    df = df.drop(columns="_na").reset_index(drop=True)
-    df.insert(1, "rank", np.arange(1, n + 1))
-    df.loc[df["score"].isna(), "rank"] = 0
-    return df[COLUMNS]
+        "input": ids if inputs is None else list(inputs),
+        "note": [""] * n if notes is None else list(notes)}).take(order)
+    rank = np.where(na[order], 0, np.arange(1, n + 1))
+    return Table({c: rank if c == "rank" else rows[c] for c in COLUMNS})
 
 
 @dataclass(frozen=True)
@@ -64,8 +68,10 @@ class Ranking:
 
     Attributes
     ----------
+    table : Table
+        :data:`COLUMNS`, best first (``rank`` 0 for unscored rows); a DataFrame given here is converted.
     frame : DataFrame
-        :data:`COLUMNS`, best first (``rank`` 0 for unscored rows).
+        The table as a pandas DataFrame (built on first access).
     task_id : str
     placement : str
         ``history`` (a task of the fitted history), ``warm_start``, ``proxy`` or ``prior``.
@@ -95,7 +101,7 @@ class Ranking:
         units are standardised already); :meth:`standardised` inverts it.
     """
 
-    frame: pd.DataFrame
+    table: Table
     task_id: str
     placement: str
     units: str = "task"
@@ -114,14 +120,20 @@ class Ranking:
     scale: float = 1.0
 
     def __post_init__(self) -> None:
-        missing = [c for c in COLUMNS if c not in self.frame.columns]
+        object.__setattr__(self, "table", Table.of(self.table))
+        missing = [c for c in COLUMNS if c not in self.table]
         if missing:
-            raise SchemaError(f"a Ranking frame needs the columns {COLUMNS}; missing {missing}")
+            raise SchemaError(f"a Ranking table needs the columns {COLUMNS}; missing {missing}")
         if self.placement not in PLACEMENTS:
             raise SchemaError(f"placement must be one of {PLACEMENTS}, got {self.placement!r}")
 
     def __len__(self) -> int:
-        return len(self.frame)
+        return len(self.table)
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """The table as a pandas DataFrame (built once, on first access)."""
+        return self.table.to_frame()
 
     def __repr__(self) -> str:
         return (f"Ranking(task_id={self.task_id!r}, placement={self.placement!r}, units={self.units!r}, "
@@ -129,7 +141,7 @@ class Ranking:
 
     @property
     def model_ids(self) -> list[str]:
-        return self.frame["model_id"].tolist()
+        return list(self.table["model_id"])
 
     def standardised(self) -> pd.Series:
         """Each model's score in the placement's standardised units (indexed like the frame)."""
@@ -139,7 +151,7 @@ class Ranking:
         """The first ``k`` rows (all of them when ``k`` exceeds the length)."""
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise SchemaError(f"k must be a positive integer, got {k!r}")
-        return replace(self, frame=self.frame.head(int(k)).reset_index(drop=True))
+        return replace(self, table=self.table.head(int(k)))
 
     def to_frame(self) -> pd.DataFrame:
         """A copy of the ranking table."""
@@ -156,19 +168,18 @@ class Ranking:
 
     def to_csv(self, path: str | os.PathLike[str] | None = None) -> str | None:
         """The table as CSV: returned as text, or written (atomically) to ``path``."""
+        text = to_csv(self.table)
         if path is None:
-            buf = io.StringIO()
-            self.frame.to_csv(buf, index=False)
-            return buf.getvalue()
+            return text
         from fennec.artifacts import atomic_path
 
         with atomic_path(path) as tmp:
-            self.frame.to_csv(tmp, index=False)
+            tmp.write_text(text, encoding="utf-8")
         return None
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str | None:
         """``{"ranking": [rows], **info()}`` as JSON: returned as text, or written (atomically) to ``path``."""
-        rows = json.loads(self.frame.to_json(orient="records"))
+        rows = [{k: json_value(v) for k, v in row.items()} for row in self.table.records()]
         text = json.dumps({**self.info(), "ranking": rows}, indent=None, allow_nan=False, default=str) + "\n"
         if path is None:
             return text

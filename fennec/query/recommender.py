@@ -12,22 +12,26 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fennec.errors import ArtifactError, NotFittedError, SchemaError, UnknownIdError
-from fennec.history.table import History, TaskScaler
+from fennec.history.scaler import TaskScaler
 from fennec.history.union import Columns, combine
 from fennec.query.ranking import Ranking
 from fennec.query.warmstart import column_moments, complete_columns
 from fennec.subspace import TransferSubspace
 from fennec.subspace.index import ModelIndex
+from fennec.tabular import Table
 from fennec.zoo.placement import ArchSource, ModelPlacer
 from fennec.zoo.registry import ModelRegistry
+
+if TYPE_CHECKING:
+    from fennec.history.table import History
 
 logger = logging.getLogger(__name__)
 
@@ -95,12 +99,14 @@ class Recommender:
         keyed by task id, for the task projector; ``arch_source``: where archi2vec vectors come from (default
         the installed catalogue).
         """
+        from fennec.history.table import History
+
         histories = [history] if isinstance(history, History) else list(history)
         joined, columns = combine(histories, self._base_registry())
         Y, model_ids, column_ids = joined.to_matrix()
         if len(model_ids) < 2:
             raise SchemaError(f"{joined.name}: need at least 2 models to rank, got {len(model_ids)}")
-        self.history_, self.columns_ = joined, Columns(columns.frame.set_index("column_id").loc[column_ids]
+        self._history, self.columns_ = joined, Columns(columns.frame.set_index("column_id").loc[column_ids]
                                                         .reset_index())
         self.scaler_ = TaskScaler.fit(Y)
         self.Z_ = self.scaler_.transform(Y)
@@ -113,6 +119,15 @@ class Recommender:
             self._fit_projector(task_embeddings, proxy_identity)
         self._placer, self._arch_source, self._history_weight = _UNFITTED, arch_source, None
         return self
+
+    @property
+    def history_(self) -> History:
+        """The fitted history (one for a zoo of several: its task ids are the column ids); a loaded artifact
+        reads it on first use (a query never needs it)."""
+        self._check_fitted()
+        if callable(self._history):
+            self._history = self._history()
+        return self._history
 
     @property
     def placer_(self) -> ModelPlacer | None:
@@ -167,7 +182,7 @@ class Recommender:
             from fennec.query.shrinkage import campaign_pairs, history_weight
 
             pairs = campaign_pairs([self.columns_.task_of(c) for c in self.column_ids],
-                                   self.columns_.frame["history"].tolist())
+                                   list(self.columns_.table["history"]))
             side = self.side_profiles()
             self._history_weight = history_weight(self.Z_, side, pairs)[0] if pairs and side is not None else 1.0
         return self._history_weight
@@ -198,7 +213,7 @@ class Recommender:
         """Each fitted model's first history, in a zoo of several (None for one history)."""
         if len(self.columns_.histories) < 2:
             return None
-        hist = dict(zip(self.columns_.frame["column_id"], self.columns_.frame["history"], strict=True))
+        hist = dict(zip(self.columns_.table["column_id"], self.columns_.table["history"], strict=True))
         first = self.history_.frame.assign(h=self.history_.frame["task_id"].map(hist)).groupby("model_id")["h"].min()
         return [first[m] for m in self.subspace_.model_ids_]
 
@@ -226,9 +241,7 @@ class Recommender:
         if cached is None or cached[0] is not self.subspace_:
             base = self._base_registry()
             unknown = [m for m in self.subspace_.model_ids_ if not base.resolve(m).resolved]
-            import pandas as pd
-
-            reg = base.with_models(pd.DataFrame({"model_id": unknown})) if unknown else base
+            reg = base.with_models(Table({"model_id": unknown})) if unknown else base
             self._resolver = cached = (self.subspace_, reg)
         return cached[1]
 
@@ -303,16 +316,18 @@ class Recommender:
                      candidates: Sequence[str] | str | None = None) -> Ranking:
         """Which model(s) to fine-tune next: the best upper confidence bound ``score + explore * std`` among
         the models not yet measured (``explore=0``: the best predicted model)."""
-        ranking = self.query(observed=observed, candidates=candidates)
-        todo = ranking.frame[(ranking.frame["source"] != "measured") & ranking.frame["score"].notna()].copy()
-        if todo.empty:
-            raise SchemaError("every candidate model is already measured; nothing to suggest")
-        todo["ucb"] = todo["score"] + explore * todo["std"].fillna(0.0)
-        todo = todo.sort_values(["ucb", "model_id"], ascending=[False, True]).head(n).reset_index(drop=True)
-        todo["rank"] = np.arange(1, len(todo) + 1)
         from dataclasses import replace
 
-        return replace(ranking, frame=todo)
+        ranking = self.query(observed=observed, candidates=candidates)
+        t = ranking.table
+        todo = t.take(np.array([s != "measured" for s in t["source"]]) & ~np.isnan(t["score"]))
+        if not len(todo):
+            raise SchemaError("every candidate model is already measured; nothing to suggest")
+        std = todo["std"]
+        todo = todo.with_column("ucb", todo["score"] + explore * np.where(np.isnan(std), 0.0, std))
+        ucb, ids = todo["ucb"], todo["model_id"]
+        todo = todo.take(sorted(range(len(todo)), key=lambda i: (-ucb[i], ids[i]))[:n])
+        return replace(ranking, table=todo.with_column("rank", np.arange(1, len(todo) + 1)))
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | os.PathLike[str]) -> Path:
@@ -330,15 +345,18 @@ class Recommender:
         return load_recommender(directory, cls)
 
     @classmethod
-    def from_parts(cls, *, config: RecommenderConfig, history: History, columns: Columns, scaler: TaskScaler,
-                   subspace: TransferSubspace, projector=None, task_embeddings=None,
-                   placer: ModelPlacer | None = None, history_weight: float = 1.0,
+    def from_parts(cls, *, config: RecommenderConfig, history: History | Callable[[], History], columns: Columns,
+                   scaler: TaskScaler, subspace: TransferSubspace, matrix: np.ndarray | None = None, projector=None,
+                   task_embeddings=None, placer: ModelPlacer | None = None, history_weight: float = 1.0,
                    manifest: dict | None = None) -> Recommender:
         """A fitted recommender from its saved parts (what :func:`~fennec.query.artifact.load_recommender`
-        reads); the index and the completed columns are rebuilt."""
+        reads); the index and the completed columns are rebuilt.
+
+        ``history`` may be a function that returns it, given ``matrix``, the history's scores (models x
+        columns in the subspace's order): the history is then read on first use of :attr:`history_`."""
         rec = cls(config=config)
-        rec.history_, rec.columns_, rec.scaler_, rec.subspace_ = history, columns, scaler, subspace
-        Y, _, _ = history.to_matrix()
+        rec._history, rec.columns_, rec.scaler_, rec.subspace_ = history, columns, scaler, subspace
+        Y = np.asarray(matrix, float) if matrix is not None else rec.history_.to_matrix()[0]
         if Y.shape != (len(subspace.model_ids_), len(subspace.task_ids_)):
             raise ArtifactError(f"the stored history ({Y.shape}) does not match the subspace "
                                 f"({len(subspace.model_ids_)} x {len(subspace.task_ids_)})")

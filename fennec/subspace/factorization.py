@@ -20,14 +20,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import product
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from fennec.errors import NotFittedError, SchemaError
 from fennec.subspace.als import Factors, als_fit
 from fennec.subspace.progress import SearchProgress
+from fennec.tabular import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["FoldIn", "TransferSubspace", "als_fit"]
 
@@ -74,7 +78,8 @@ class TransferSubspace:
     ----------
     model_vectors_ (n_models, r), model_bias_ (n_models,), task_vectors_ (n_tasks, r),
     task_bias_ (n_tasks,), global_mean_, n_components_, l2_, n_iter_, objective_,
-    noise_var_ (mean squared residual on the observed cells), cv_results_ (DataFrame or None),
+    noise_var_ (mean squared residual on the observed cells), cv_results_ (DataFrame or None; set from a
+    DataFrame or a :class:`~fennec.tabular.Table`, a new DataFrame on each access),
     model_ids_, task_ids_.
     """
 
@@ -102,6 +107,16 @@ class TransferSubspace:
         self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
+
+    @property
+    def cv_results_(self) -> pd.DataFrame | None:
+        """The rank/l2 search, best first (``n_components, l2, rmse``), or None when there was none."""
+        table = getattr(self, "_cv_results", None)
+        return None if table is None else table.to_frame()
+
+    @cv_results_.setter
+    def cv_results_(self, value: pd.DataFrame | Table | None) -> None:
+        self._cv_results = None if value is None else Table.of(value)
 
     # ------------------------------------------------------------------ params
     def get_params(self) -> dict[str, object]:
@@ -168,6 +183,7 @@ class TransferSubspace:
         return self
 
     def _cross_validate(self, rows, cols, vals, shape, ranks, l2s) -> pd.DataFrame:
+        import pandas as pd
         from tqdm import tqdm
 
         rng = np.random.default_rng(self.random_state)
@@ -206,7 +222,7 @@ class TransferSubspace:
     def from_arrays(cls, *, model_vectors: Array, model_bias: Array, task_vectors: Array, task_bias: Array,
                     global_mean: float, noise_var: float, model_ids: Sequence[str], task_ids: Sequence[str],
                     l2: float, n_iter: int | None = None, objective: float | None = None,
-                    cv_results: pd.DataFrame | None = None) -> TransferSubspace:
+                    cv_results: pd.DataFrame | Table | None = None) -> TransferSubspace:
         """A fitted subspace from stored arrays (an artifact), without refitting."""
         sub = cls(int(model_vectors.shape[1]), l2=l2)
         sub.model_vectors_, sub.model_bias_ = np.asarray(model_vectors, float), np.asarray(model_bias, float)

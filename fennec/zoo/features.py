@@ -7,11 +7,15 @@ log10 parameter count and log10 GMACs (standardised, missing flags). Pure pandas
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from fennec.errors import NotFittedError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Array = npt.NDArray[np.float64]
 UNKNOWN_KINDS = ("", "unknown")
@@ -22,6 +26,8 @@ def _column(side: pd.DataFrame, name: str, numeric: bool) -> np.ndarray:
     if name not in side.columns:
         return np.full(len(side), np.nan) if numeric else np.array([""] * len(side), dtype=object)
     if numeric:
+        import pandas as pd
+
         return pd.to_numeric(side[name], errors="coerce").to_numpy(dtype=float, copy=True)
     return side[name].fillna("").astype(str).to_numpy(dtype=object)
 

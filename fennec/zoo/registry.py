@@ -21,16 +21,21 @@ from __future__ import annotations
 
 import difflib
 import logging
+import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from fennec.errors import SchemaError, UnknownIdError
+from fennec.tabular import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -63,19 +68,24 @@ class ModelRegistry:
     """Model identities and their side information (a table; see the module docstring).
 
     Build it with :meth:`load` (the shipped registry, cached) and extend it with :meth:`with_models`.
+    ``table`` is a :class:`~fennec.tabular.Table` or a DataFrame with the registry's columns; ``frame`` is
+    the registry as a DataFrame (built on first access).
     """
 
-    def __init__(self, frame: pd.DataFrame, *, architectures: Iterable[str] = ()) -> None:
-        frame = frame.reset_index(drop=True)
-        self.frame = frame
-        ids = frame["model_id"].tolist()  # lists, not Series: a Series is slow to iterate element by element
+    def __init__(self, table: Table | pd.DataFrame, *, architectures: Iterable[str] = ()) -> None:
+        self.table = table = Table.of(table)
+        ids = list(table["model_id"])
         self._row = {m: i for i, m in enumerate(ids)}
         self._alias: dict[str, str] = {}
-        for mid, aliases in zip(ids, frame["aliases"].tolist(), strict=True):
+        for mid, aliases in zip(ids, table["aliases"], strict=True):
             for a in filter(None, str(aliases).split(";")):
                 self._alias.setdefault(a, mid)
-        self._default = {a: m for a, m in zip(frame["default_for"].tolist(), ids, strict=True) if a}
-        self._archs = set(architectures) | set(frame["arch"].tolist()) - {""}
+        self._default = {a: m for a, m in zip(table["default_for"], ids, strict=True) if a}
+        self._archs = set(architectures) | set(table["arch"]) - {""}
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        return self.table.to_frame()
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -83,9 +93,12 @@ class ModelRegistry:
         """The shipped registry (read once per process)."""
         return _shipped()
 
-    def with_models(self, table: pd.DataFrame | str | os.PathLike[str], *, name: str | None = None) -> ModelRegistry:
+    def with_models(self, table: pd.DataFrame | Table | str | os.PathLike[str], *, name: str | None = None
+                    ) -> ModelRegistry:
         """A registry that also knows the models of a user table (``model_id`` plus any of
         :data:`USER_COLUMNS`; a row for a known id overrides its side information)."""
+        import pandas as pd
+
         user = read_user_models(table, name=name)
         keep = self.frame[~self.frame["model_id"].isin(user["model_id"])]
         return ModelRegistry(pd.concat([keep, user], ignore_index=True), architectures=self._archs)
@@ -94,7 +107,7 @@ class ModelRegistry:
         return model_id in self._row
 
     def __len__(self) -> int:
-        return len(self.frame)
+        return len(self.table)
 
     # ------------------------------------------------------------------ resolution
     def resolve(self, name: str) -> Resolution:
@@ -166,7 +179,7 @@ class ModelRegistry:
     def arch_of(self, model_id: str) -> str:
         """The timm architecture of a model id ('' when unknown); ``NAME@FILE`` ids use NAME's."""
         if model_id in self._row:
-            return str(self.frame.at[self._row[model_id], "arch"])
+            return str(self.table["arch"][self._row[model_id]])
         if "@" in model_id:
             res = self.resolve(model_id.partition("@")[0])
             return self.arch_of(res.model_id) if res.resolved else model_id.partition("@")[0]
@@ -177,6 +190,8 @@ class ModelRegistry:
 
         A ``NAME@FILE`` id gets its architecture's parameter count and GMACs (from the architecture's
         default tag); its ImageNet top-1 and pre-training are unknown (they belong to the weights)."""
+        import pandas as pd
+
         rows = [self._side_row(m) for m in model_ids]
         out = pd.DataFrame(rows, columns=SIDE_COLUMNS)
         for col in NUMERIC:
@@ -185,7 +200,7 @@ class ModelRegistry:
 
     def _side_row(self, model_id: str) -> dict:
         if model_id in self._row:
-            return {c: self.frame.at[self._row[model_id], c] for c in SIDE_COLUMNS}
+            return {c: self.table[c][self._row[model_id]] for c in SIDE_COLUMNS}
         row = {c: (np.nan if c in NUMERIC else "") for c in SIDE_COLUMNS}
         row["model_id"] = model_id
         arch = self.arch_of(model_id)
@@ -194,22 +209,27 @@ class ModelRegistry:
             donor = self._default.get(arch)
             if donor is not None:
                 for c in ("params_m", "gmacs", "img_size", "family"):
-                    row[c] = self.frame.at[self._row[donor], c]
+                    row[c] = self.table[c][self._row[donor]]
         return row
 
     def history_models(self, history: str) -> dict[str, str]:
         """``{local id: canonical id}`` of the models a shipped history measured."""
         out = {}
         prefix = f"{history}:"
-        for mid, hist in zip(self.frame["model_id"], self.frame["histories"], strict=True):
+        for mid, hist in zip(self.table["model_id"], self.table["histories"], strict=True):
             for h in filter(None, str(hist).split(";")):
                 if h.startswith(prefix):
                     out[h[len(prefix):]] = mid
         return out
 
 
-def read_user_models(table: pd.DataFrame | str | os.PathLike[str], *, name: str | None = None) -> pd.DataFrame:
+def read_user_models(table: pd.DataFrame | Table | str | os.PathLike[str], *, name: str | None = None
+                     ) -> pd.DataFrame:
     """Validate a user side-information table (``--candidates-file``) into registry rows."""
+    import pandas as pd
+
+    if isinstance(table, Table):
+        table = table.to_frame()
     if isinstance(table, pd.DataFrame):
         frame, where = table.copy(), name or "<candidates table>"
     else:
@@ -254,10 +274,18 @@ def _shipped() -> ModelRegistry:
     path = data_dir() / "zoo" / "registry.csv"
     if not path.is_file():
         raise SchemaError(f"{path}: the model registry is missing (rebuild it with scripts/build_zoo.py)")
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    table = Table.read_csv(path)
     for col in NUMERIC:
-        frame[col] = pd.to_numeric(frame[col].replace("", np.nan), errors="coerce")
-    return ModelRegistry(frame, architectures=_catalogue_architectures())
+        table = table.with_column(col, np.array([_number(v) for v in table[col]], dtype=float))
+    return ModelRegistry(table, architectures=_catalogue_architectures())
+
+
+def _number(text: str) -> float:
+    """A registry cell as a number (NaN when empty or not a number)."""
+    try:
+        return float(text) if text.strip() else math.nan
+    except ValueError:
+        return math.nan
 
 
 def _catalogue_architectures() -> list[str]:

@@ -1,8 +1,8 @@
 """Start-up of the command line (issue 14 item 2): what a run imports, and the console scripts' exit.
 
 Not timed (benchmarks/bench_cli.py measures the latency): these tests check the properties that make it
-fast -- no torch, timm, open_clip, faiss or scikit-learn on the warm-start query path, no torch for a
-catalogued ``archi2vec encode`` -- and that ending the process without the interpreter's teardown loses no
+fast -- no torch, timm, open_clip, faiss, scikit-learn or pandas on the warm-start query path, no torch for
+a catalogued ``archi2vec encode`` -- and that ending the process without the interpreter's teardown loses no
 output and keeps the exit codes (0 done, 1 bad input or internal error, 2 usage).
 """
 
@@ -95,6 +95,30 @@ def test_warm_start_query_imports_no_heavy_library(artifact):
     assert (
         "fennec.cli._core" in modules and not {"fennec.cli._score", "fennec.cli._btune"} & modules
     )
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_warm_start_query_imports_no_pandas(artifact, fmt):
+    """The artifact, the registry and the ranking are read, ranked and printed without pandas (most of the
+    import time a query had left)."""
+    code, modules, out = _probe(
+        "fennec.cli", ["query", str(artifact), "--observed", OBSERVED, "-k", "5", "--format", fmt]
+    )
+    assert code == 0 and "warm_start" in out
+    assert "pandas" not in modules
+
+
+def test_ranking_builds_its_dataframe_on_first_access(artifact):
+    code = (
+        "import json, sys; from fennec import Recommender; "
+        f"r = Recommender.load({str(artifact)!r}).query(observed={{'resnet50': 84.6, 'byol': 82.1}}, top_k=3); "
+        "before = 'pandas' in sys.modules; import pandas as pd; "
+        "print(json.dumps([before, isinstance(r.frame, pd.DataFrame), r.frame['model_id'].tolist() == r.model_ids]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert json.loads(out.stdout) == [False, True, True]
 
 
 def test_catalogued_encode_imports_no_torch():

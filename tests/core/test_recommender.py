@@ -136,6 +136,27 @@ def test_save_load_roundtrip(fitted, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["art"]  # no temporary directories left behind
 
 
+def test_loaded_history_is_read_on_first_use_and_checked(fitted, small_history_csv, tmp_path, monkeypatch):
+    """A loaded artifact reads its history table only when asked (a query needs the score matrix alone), and
+    refuses a history.csv that is no longer the one its manifest vouched for."""
+    out = fitted.save(tmp_path / "art")
+    with monkeypatch.context() as m:
+        m.setattr(History, "from_csv", classmethod(lambda cls, *a, **k: pytest.fail("history read by the load")))
+        loaded = Recommender.load(out)
+        loaded.query(observed={"tiny": 1.0, "big_vit": 3.0})
+    np.testing.assert_array_equal(loaded.Z_, fitted.Z_)
+    pd.testing.assert_frame_equal(loaded.history_.frame, fitted.history_.frame)
+    digest = json.loads((out / "manifest.json").read_text())["files"]["history.csv"]
+    assert (loaded.history_.name, loaded.history_.sha256) == (fitted.history_.name, digest)
+    pd.testing.assert_frame_equal(loaded.columns_.frame, fitted.columns_.frame)
+    stale = Recommender.load(out)
+    refit = Recommender().fit(History.from_csv(small_history_csv).subset(tasks=["cars", "dtd", "pets"]))
+    refit.save(out)  # replaces the directory the first load read
+    pd.testing.assert_frame_equal(Recommender.load(out).subspace_.cv_results_, refit.subspace_.cv_results_)
+    with pytest.raises(ArtifactError, match=r"history.csv: changed since the artifact was loaded"):
+        _ = stale.history_
+
+
 def test_load_refuses_newer_corrupt_or_modified(fitted, tmp_path):
     out = fitted.save(tmp_path / "art")
     m = json.loads((out / "manifest.json").read_text())
