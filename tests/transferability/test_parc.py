@@ -157,3 +157,33 @@ def test_parc_ignores_random_state(make_task):
     """The PCA is exact: the accepted ``random_state`` changes nothing, bit for bit."""
     f, y = make_task(120, 30, 4, signal=0.3, seed=8)
     assert parc(f, y, random_state=123) == parc(f, y) == parc(f, y, random_state=0)
+
+
+@pytest.mark.parametrize("kept", [
+    np.random.default_rng(3).standard_normal(500) * 0.2 + 1.0,
+    np.array([0.7, 0.7, 0.7]),  # one value: no span
+    np.array([1.0, np.nextafter(1.0, 2.0)]),  # a span of one ulp
+])
+def test_lookup_brackets_every_value(kept):
+    """For any x, in the kept range or beyond it, ``below[q(x)]`` is the number of kept values in lower
+    cells: all below x. Unmarked (x's cell holds no kept value) it is #(kept <= x) itself; marked, the
+    kept values from there up to #(kept <= x) share x's cell (the few that are compared). So x above the
+    kept range counts them all and x below counts none, without a range test."""
+    grid = PARC._Kept(kept)
+    lo, hi = grid.lo, grid.hi
+    x = np.concatenate([kept, np.nextafter(kept, -np.inf), np.nextafter(kept, np.inf),
+                        [lo - 1.0, lo - 1e-12, hi + 1e-12, hi + 1.0, -0.5, 2.5],
+                        np.linspace(lo - 0.1, hi + 0.1, 1001)])
+    j = grid.lookup(x)
+    below = np.where(j < 0, ~j, j)
+    values = grid.values
+    n_lt, n_le = np.searchsorted(values, x, side="left"), np.searchsorted(values, x, side="right")
+    assert np.all(below <= n_lt)
+    assert np.array_equal(below[j >= 0], n_le[j >= 0])
+    cell_x = np.clip(grid._cell(x), 0, grid.cells - 1)
+    cell_v = grid._cell(values)
+    for b, e, c in zip(below[j < 0], n_le[j < 0], cell_x[j < 0], strict=True):
+        assert b < values.size and cell_v[b] == c and (b == 0 or cell_v[b - 1] < c)  # the cell's first
+        assert np.all(cell_v[b:e] == c)
+    assert np.all(n_le[x > hi] == values.size) and np.all(below[x < lo] == 0)
+    assert cell_v.max() <= grid.cells - 2 and np.all(j[cell_x == grid.cells - 1] == values.size)
