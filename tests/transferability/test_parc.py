@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
@@ -10,9 +12,20 @@ from sklearn.decomposition import PCA
 from fennec.errors import SchemaError
 from fennec.transferability import parc
 
+PARC = importlib.import_module("fennec.transferability.parc")  # the module (``parc`` is the function)
+
+
+def _pca_full(f: np.ndarray, k: int) -> np.ndarray:
+    """scikit-learn's exact (full SVD) PCA scores, each component's sign set so that its loading of largest
+    magnitude is positive (scikit-learn's own convention since 1.5, applied here whatever its version)."""
+    pca = PCA(n_components=k, svd_solver="full").fit(f)
+    comp = pca.components_
+    signs = np.sign(comp[np.arange(k), np.argmax(np.abs(comp), axis=1)])
+    return pca.transform(f) * signs
+
 
 def _parc_dense(f: np.ndarray, y: np.ndarray, n_pca: int = 32) -> float:
-    z = PCA(n_components=min(n_pca, *f.shape), random_state=0).fit_transform(f)
+    z = _pca_full(f, min(n_pca, *f.shape))
     z = (z - z.mean(axis=0)) / z.std(axis=0)
     feat_rdm = 1 - np.corrcoef(z)
     c = len(np.unique(y))
@@ -98,3 +111,79 @@ def test_parc_with_crowded_grid_cells(cells, make_task, monkeypatch):
     monkeypatch.setattr(module, "CELLS_MAX", cells)
     assert parc(f, y) == pytest.approx(expected, rel=1e-9)
     assert parc(f, y, block_pairs=700) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize(("n", "d", "k"), [(200, 30, 10), (300, 40, 40), (40, 120, 12), (30, 200, 29)])
+@pytest.mark.parametrize("block", [1 << 21, 500])
+def test_pca_equals_full_svd(n, d, k, block, monkeypatch):
+    """Scatter-matrix (N >= D) and Gram-matrix (N < D) paths, in one block or many: scikit-learn's full-SVD
+    scores to 1e-8, signs included (k <= rank: no null component, whose direction is arbitrary)."""
+    rng = np.random.default_rng(n + d)
+    f = rng.standard_normal((n, d)) * np.linspace(3.0, 0.5, d) + rng.standard_normal(d) * 5.0
+    monkeypatch.setattr(PARC, "PCA_BLOCK", block)
+    z = PARC._pca(f, k)
+    expected = _pca_full(f, k)
+    assert z.shape == (n, k)
+    np.testing.assert_allclose(z, expected, rtol=0, atol=1e-8 * np.abs(expected).max())
+
+
+def test_pca_sign_of_each_component_is_that_of_its_largest_loading():
+    rng = np.random.default_rng(2)
+    f = rng.standard_normal((80, 6)) * [5.0, 4.0, 3.0, 2.0, 1.5, 1.0]
+    z = PARC._pca(f, 4)
+    loadings = np.linalg.lstsq(f - f.mean(axis=0), z, rcond=None)[0]  # z = X·V: V back from the scores
+    top = loadings[np.argmax(np.abs(loadings), axis=0), np.arange(4)]
+    assert np.all(top > 0)
+    np.testing.assert_allclose(loadings.T @ loadings, np.eye(4), atol=1e-10)  # orthonormal components
+
+
+def test_parc_sign_of_a_component_changes_the_value(make_task, monkeypatch):
+    """Why the PCA fixes each component's sign: the rows of the reduced features are centred, so one
+    flipped column changes the correlations between samples, and PARC."""
+    f, y = make_task(150, 40, 5, signal=0.5, seed=6)
+    value = parc(f, y)
+    pca = PARC._pca
+    monkeypatch.setattr(PARC, "_pca", lambda x, k: pca(x, k) * np.r_[-1.0, np.ones(k - 1)])
+    assert abs(parc(f, y) - value) > 1e-3
+
+
+@pytest.mark.parametrize(("n", "d", "c"), [(60, 150, 4), (80, 500, 8)])
+def test_parc_with_fewer_samples_than_features(n, d, c, make_task):
+    f, y = make_task(n, d, c, signal=0.4, seed=d)
+    assert parc(f, y) == pytest.approx(_parc_dense(f, y), rel=1e-9)
+
+
+def test_parc_ignores_random_state(make_task):
+    """The PCA is exact: the accepted ``random_state`` changes nothing, bit for bit."""
+    f, y = make_task(120, 30, 4, signal=0.3, seed=8)
+    assert parc(f, y, random_state=123) == parc(f, y) == parc(f, y, random_state=0)
+
+
+@pytest.mark.parametrize("kept", [
+    np.random.default_rng(3).standard_normal(500) * 0.2 + 1.0,
+    np.array([0.7, 0.7, 0.7]),  # one value: no span
+    np.array([1.0, np.nextafter(1.0, 2.0)]),  # a span of one ulp
+])
+def test_lookup_brackets_every_value(kept):
+    """For any x, in the kept range or beyond it, ``below[q(x)]`` is the number of kept values in lower
+    cells: all below x. Unmarked (x's cell holds no kept value) it is #(kept <= x) itself; marked, the
+    kept values from there up to #(kept <= x) share x's cell (the few that are compared). So x above the
+    kept range counts them all and x below counts none, without a range test."""
+    grid = PARC._Kept(kept)
+    lo, hi = grid.lo, grid.hi
+    x = np.concatenate([kept, np.nextafter(kept, -np.inf), np.nextafter(kept, np.inf),
+                        [lo - 1.0, lo - 1e-12, hi + 1e-12, hi + 1.0, -0.5, 2.5],
+                        np.linspace(lo - 0.1, hi + 0.1, 1001)])
+    j = grid.lookup(x)
+    below = np.where(j < 0, ~j, j)
+    values = grid.values
+    n_lt, n_le = np.searchsorted(values, x, side="left"), np.searchsorted(values, x, side="right")
+    assert np.all(below <= n_lt)
+    assert np.array_equal(below[j >= 0], n_le[j >= 0])
+    cell_x = np.clip(grid._cell(x), 0, grid.cells - 1)
+    cell_v = grid._cell(values)
+    for b, e, c in zip(below[j < 0], n_le[j < 0], cell_x[j < 0], strict=True):
+        assert b < values.size and cell_v[b] == c and (b == 0 or cell_v[b - 1] < c)  # the cell's first
+        assert np.all(cell_v[b:e] == c)
+    assert np.all(n_le[x > hi] == values.size) and np.all(below[x < lo] == 0)
+    assert cell_v.max() <= grid.cells - 2 and np.all(j[cell_x == grid.cells - 1] == values.size)
