@@ -21,6 +21,8 @@ from fennec.query.ranking import Ranking, rank_table
 logger = logging.getLogger(__name__)
 
 NO_FALLBACK = ("prior", "none")
+#: below this probability, observed scores all <= 1 in a percent history are taken for fractions
+UNITS_P = 0.01
 
 
 def run_query(rec, *, task, observed, classnames, images, labels, embedding, candidates, candidates_file, top_k,
@@ -213,7 +215,7 @@ def _observed(rec, observed: Mapping[str, float], registry, notes: list[str]) ->
     pos = fitted | {m: len(fitted) + k for k, m in enumerate(cold_ids)}
     rows = np.array([pos[m] for m in values], dtype=np.intp)
     vals = np.array([v for _, v in values.values()], dtype=float)
-    notes.extend(_unit_notes(vals, rec.scaler_.mean))
+    notes.extend(_unit_notes(vals, rec.scaler_.mean, rec.scaler_.inverse_transform(rec.Z_)))
     build = placements.warm_start(C, rows, vals, scale=float(np.median(rec.scaler_.std)), lam=rec.config.warm_lam,
                                   tau=rec.config.warm_tau, moments=moments)
     return {"cold_ids": cold_ids, "build": build, "resolved": {n: m for m, (n, _) in values.items()}}
@@ -229,10 +231,16 @@ def _number(name: str, value) -> float:
     return fv
 
 
-def _unit_notes(values: np.ndarray, task_means: np.ndarray) -> list[str]:
-    """A warning when the observed scores look like fractions for a history in percent, or the reverse."""
+def _unit_notes(values: np.ndarray, task_means: np.ndarray, cells: np.ndarray) -> list[str]:
+    """A warning when the observed scores look like fractions for a history in percent, or the reverse.
+
+    Scores of at most 1 % do occur in a percent history (runs that collapse to chance); they are taken for
+    fractions only when the history makes that many of them improbable (each observed score as likely to
+    be so low as a measured cell of the history, all of them together under :data:`UNITS_P`)."""
     typical = float(np.median(task_means))
-    if typical > 1.5 and np.all((values >= 0) & (values <= 1.0)):
+    measured = cells[np.isfinite(cells)]
+    low = float(np.mean(measured <= 1.0)) if measured.size else 0.0
+    if typical > 1.5 and np.all((values >= 0) & (values <= 1.0)) and low ** len(values) < UNITS_P:
         msg = (f"the observed scores are all in [0, 1] but the history's scores are percentages (median task "
                f"mean {typical:.1f}): if they are fractions, multiply them by 100")
     elif typical <= 1.5 and np.any(values > 1.5):

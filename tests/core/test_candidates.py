@@ -120,3 +120,19 @@ def test_twenty_candidates_read_side_information_without_building_models(sfda_re
                     "vit_small_patch16_224", "resnet152", "inception_v3", "beit_base_patch16_224", "regnetx_032"]
     r = sfda_rec.query(task="cars", candidates=names)
     assert len(r) == 20 and r.frame["score"].notna().all()
+
+
+def test_no_units_warning_where_the_history_has_collapsed_runs(sfda_rec, tmp_path):
+    """A score <= 1 % is a collapsed run in a history that has such runs, not a fraction."""
+    from fennec.history.table import History
+    from fennec.query.recommender import Recommender
+
+    rng = np.random.default_rng(0)
+    rows = [(f"net{i:02d}", f"task{j}", float(rng.uniform(0.2, 0.9) if (i + j) % 10 == 0 else rng.uniform(40, 90)))
+            for i in range(12) for j in range(6)]
+    hist = History.from_frame(pd.DataFrame(rows, columns=["model_id", "task_id", "score"]), name="collapses")
+    rec = Recommender().fit(hist)
+    assert not any("[0, 1]" in n for n in rec.query(observed={"net00": 0.6}).notes)
+    # three such scores together are improbable even here: then the warning stands
+    assert any("[0, 1]" in n for n in rec.query(observed={"net00": 0.6, "net01": 0.7, "net02": 0.5}).notes)
+    assert any("[0, 1]" in n for n in sfda_rec.query(observed={"resnet50": 0.846}).notes)
