@@ -164,6 +164,9 @@ def load_recommender(directory: str | os.PathLike[str], cls):
     if "placer" in manifest and not isinstance(manifest["placer"].get("penalties"), dict):
         raise ArtifactError(f"{directory}: written by an older Fennec (one cold-model placement for every model); "
                             "refit it with fennec fit")
+    if "placer" in manifest and manifest["placer"].get("targets") != "profiles":
+        raise ArtifactError(f"{directory}: written by an older Fennec (a cold-model placement of subspace "
+                            "coordinates, not profiles); refit it with fennec fit")
     config = type(cls().config).from_dict(manifest["config"])
     sub, scaler = _load_subspace(directory, manifest)
     columns = Columns(_read_table(directory / "columns.csv"))

@@ -48,37 +48,44 @@ class Placement:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def history_task(sub, Z: Array, cols: list[int], scaler, column_ids: list[str]) -> Placement:
+def history_task(sub, Z: Array, cols: list[int], scaler, column_ids: list[str], *,
+                 reconstruction: Array | None = None) -> Placement:
     """A task the fitted history measured, in the columns ``cols`` (one per campaign).
 
     A model measured in some of the columns gets the mean of its measured standardised scores; the others
     the subspace's prediction averaged over the columns, ``mu + b_i + mean(c) + u_i . mean(v)`` -- an inner
     product, so the top-K comes from the index. Units: those of the column with the most measured models.
+    ``reconstruction`` (a zoo of unlinked parts, :mod:`fennec.subspace.components`): the predictions are its
+    mean over the columns instead, and every model is scored (no index).
     """
     cols = list(cols)
-    V, c = sub.task_vectors_[cols], sub.task_bias_[cols]
-    vbar, cbar = V.mean(axis=0), float(c.mean())
-    prior = sub.model_prior()
-    U = sub.model_vectors_
     obs = np.isfinite(Z[:, cols])
     measured = {int(i): float(np.nanmean(Z[i, cols])) for i in np.flatnonzero(obs.any(axis=1))}
     ref = cols[int(np.argmax(obs.sum(axis=0)))]
+    predict, index_query = _mean_prediction(sub, cols, reconstruction)
     return Placement(
-        kind="history", source="subspace",
-        predict=lambda pos: prior[pos] + cbar + U[pos] @ vbar,
-        cold=lambda P: P[:, cols].mean(axis=1),
+        kind="history", source="subspace", predict=predict, cold=lambda P: P[:, cols].mean(axis=1),
         offset=float(scaler.mean[ref]), scale=float(scaler.std[ref]), units="task", measured=measured,
-        index_query=(np.append(vbar, 1.0).astype(np.float32), cbar), columns=tuple(column_ids[j] for j in cols),
-        info={"units_column": column_ids[ref]})
+        index_query=index_query, columns=tuple(column_ids[j] for j in cols), info={"units_column": column_ids[ref]})
 
 
-def prior(sub) -> Placement:
-    """No information about the task: the expected standardised score on a new task (mean task vector)."""
-    vbar, cbar = sub.task_vectors_.mean(axis=0), float(sub.task_bias_.mean())
-    p, U = sub.model_prior(), sub.model_vectors_
-    return Placement(kind="prior", source="prior", predict=lambda pos: p[pos] + cbar + U[pos] @ vbar,
-                     cold=lambda P: P.mean(axis=1), index_query=(np.append(vbar, 1.0).astype(np.float32), cbar),
+def prior(sub, *, reconstruction: Array | None = None) -> Placement:
+    """No information about the task: the expected standardised score on a new task (mean task vector;
+    with ``reconstruction``, its mean over every column, as in :func:`history_task`)."""
+    predict, index_query = _mean_prediction(sub, list(range(len(sub.task_ids_))), reconstruction)
+    return Placement(kind="prior", source="prior", predict=predict, cold=lambda P: P.mean(axis=1),
+                     index_query=index_query,
                      how="no information about the task: the history prior (expected standardised score)")
+
+
+def _mean_prediction(sub, cols: list[int], reconstruction: Array | None):
+    """``(predict, index_query)`` of the fitted models' mean predicted score over ``cols``."""
+    if reconstruction is not None:
+        mean = reconstruction[:, cols].mean(axis=1)
+        return (lambda pos: mean[pos]), None
+    vbar, cbar = sub.task_vectors_[cols].mean(axis=0), float(sub.task_bias_[cols].mean())
+    p, U = sub.model_prior(), sub.model_vectors_
+    return (lambda pos: p[pos] + cbar + U[pos] @ vbar), (np.append(vbar, 1.0).astype(np.float32), cbar)
 
 
 def from_scores(kind: str, source: str, z: Array, columns: Array, *, l2: float = 1.0, how: str = "",

@@ -119,20 +119,27 @@ def _describe(rec, *, task, classnames, images, labels, embedding, fallback, pro
     if task is not None:
         cols = _task_columns(rec, task)
         if cols:
-            place = placements.history_task(rec.subspace_, rec.Z_, cols, rec.scaler_, rec.column_ids)
+            place = placements.history_task(rec.subspace_, rec.Z_, cols, rec.scaler_, rec.column_ids,
+                                            reconstruction=_unlinked(rec))
             place.how = (f"a task of the history (column{'s' if len(cols) > 1 else ''} {', '.join(place.columns)}): "
                          "measured results where they exist, subspace predictions elsewhere")
             return place, task_id or rec.columns_.task_of(rec.column_ids[cols[0]]), {}
         if rec.projector_ is None:
             raise UnknownIdError(_unknown_task(rec, task))
     if task is None and classnames is None and images is None and embedding is None:
-        return placements.prior(rec.subspace_), task_id or "<new>", {}
+        return placements.prior(rec.subspace_, reconstruction=_unlinked(rec)), task_id or "<new>", {}
     if embedding is not None:
         return _proxy_placement(rec, embedding, "a precomputed embedding", fallback, task_id)
     query = task_input(images=images, labels=labels, classnames=classnames, task=task, task_id=task_id)
     emb, how = embed_task_query(rec.proxy_identity, query, proxy=proxy, max_images=max_images, seed=seed,
                                 cache_dir=cache_dir, progress=progress, scored_by=scored_by)
     return _proxy_placement(rec, emb, how, fallback, task_id or query.task_id)
+
+
+def _unlinked(rec):
+    """The reconstruction to score fitted models from when the zoo has unlinked parts (else None: the
+    subspace's inner products, and the index, are exact)."""
+    return rec.reconstruction_ if rec.identified_ is not None else None
 
 
 def _task_columns(rec, task: str) -> list[int]:
@@ -171,7 +178,7 @@ def _proxy_placement(rec, embedding, how, fallback, task_id):
     if far:
         logger.warning("task %s is far from every historical task (cosine distance %.3f to %s > threshold %.3f): "
                        "ranking by the history prior instead", name, dist, nearest, proj.max_distance_)
-        place = placements.prior(rec.subspace_)
+        place = placements.prior(rec.subspace_, reconstruction=_unlinked(rec))
     else:
         place = placements.from_scores("proxy", "proxy", proj.predict(vector), rec.completed_, l2=rec.config.cold_l2,
                                        info={"projector": proj.method})

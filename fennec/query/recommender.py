@@ -85,6 +85,12 @@ class Recommender:
     """Fit on histories, then :meth:`query` a task however it is described.
 
     ``registry`` resolves model names (default: the shipped :class:`~fennec.zoo.registry.ModelRegistry`).
+
+    After :meth:`fit`: ``Z_`` the standardised history (models x columns), ``subspace_`` the factorization,
+    ``identified_`` which cells the subspace determines (None when every history is linked to the others by
+    shared models; see :mod:`fennec.subspace.components`), ``reconstruction_`` the predicted score of every
+    cell (the subspace's where it is determined, the model's side-information profile elsewhere) and
+    ``completed_`` the history with its missing cells taken from it.
     """
 
     config: RecommenderConfig = field(default_factory=RecommenderConfig)
@@ -111,13 +117,13 @@ class Recommender:
         self.scaler_ = TaskScaler.fit(Y)
         self.Z_ = self.scaler_.transform(Y)
         self.subspace_ = self.config.subspace().fit(self.Z_, model_ids=model_ids, task_ids=column_ids)
+        self._placer, self._arch_source, self._history_weight = _UNFITTED, arch_source, None
         self._derive()
         logger.info("fitted %d models x %d columns (%d cells), rank %d, l2 %g", len(model_ids), len(column_ids),
                     joined.n_cells, self.subspace_.n_components_, self.subspace_.l2_)
         self.projector_, self.task_embeddings_ = None, None
         if task_embeddings is not None:
             self._fit_projector(task_embeddings, proxy_identity)
-        self._placer, self._arch_source, self._history_weight = _UNFITTED, arch_source, None
         return self
 
     @property
@@ -139,12 +145,29 @@ class Recommender:
 
     def _derive(self) -> None:
         """State that follows from the fitted parts (rebuilt after loading an artifact)."""
+        from fennec.subspace.components import identified_cells, observed_components
+
         sub = self.subspace_
         self.index_ = ModelIndex(backend=self.config.index_backend, factory=self.config.index_factory).build(
             sub.augmented_model_vectors(), sub.model_ids_)
-        self.completed_ = complete_columns(self.Z_, sub.reconstruct())
-        self.moments_ = column_moments(self.completed_)
         self._position = {m: i for i, m in enumerate(sub.model_ids_)}
+        labels = observed_components(np.isfinite(self.Z_))
+        self.identified_ = None if len(set(labels[0]) | set(labels[1])) == 1 else identified_cells(*labels)
+        self._complete()
+
+    def _complete(self) -> None:
+        """The reconstruction and the completed columns; cells the subspace does not determine (a model and
+        a column of two unlinked parts of a zoo) take the model's side-information profile."""
+        rec = self.subspace_.reconstruct()
+        if self.identified_ is not None:
+            placer = self.placer_
+            side = placer.profiles(self.resolver().side_table(self.model_ids)) if placer is not None else None
+            rec = np.where(self.identified_, rec, side if side is not None else np.nan)
+            if side is None:  # no placement: the column's mean over the models it does determine
+                rec = np.where(np.isfinite(rec), rec, np.nanmean(rec, axis=0, keepdims=True))
+        self.reconstruction_ = rec
+        self.completed_ = complete_columns(self.Z_, rec)
+        self.moments_ = column_moments(self.completed_)
 
     def _fit_projector(self, task_embeddings, proxy_identity) -> None:
         from fennec.proxy.base import check_same_proxy
@@ -191,11 +214,7 @@ class Recommender:
         """Out-of-fold side-information profiles of the fitted models over the columns: what their side
         information alone predicts, from placements fitted without them (None without a placement)."""
         placer = self.placer_
-        oof = None if placer is None else placer.out_of_fold_
-        if oof is None:
-            return None
-        sub = self.subspace_
-        return sub.global_mean_ + oof[:, :1] + sub.task_bias_[None, :] + oof[:, 1:] @ sub.task_vectors_.T
+        return None if placer is None else placer.out_of_fold_
 
     def _fit_placer(self, arch_source: ArchSource | None) -> ModelPlacer | None:
         sub = self.subspace_
@@ -203,10 +222,11 @@ class Recommender:
             logger.info("fewer than 3 models: models without history cannot be placed")
             return None
         side = self.resolver().side_table(sub.model_ids_)
-        targets = np.hstack([sub.model_bias_[:, None], sub.model_vectors_])
+        targets = sub.reconstruct()
+        if self.identified_ is not None:
+            targets = np.where(self.identified_, targets, np.nan)
         return ModelPlacer(use_archi2vec=self.config.use_archi2vec, n_folds=self.config.placer_folds,
-                           random_state=self.config.seed).fit(side, targets, task_vectors=sub.task_vectors_,
-                                                              Z=self.Z_, arch_source=arch_source,
+                           random_state=self.config.seed).fit(side, targets, Z=self.Z_, arch_source=arch_source,
                                                               groups=self._model_histories())
 
     def _model_histories(self) -> list[str] | None:
@@ -227,6 +247,8 @@ class Recommender:
         other = copy.copy(self)
         other.config = replace(self.config, use_archi2vec=use_archi2vec)
         other._placer, other._history_weight = other._fit_placer(arch_source), None
+        if other.identified_ is not None:
+            other._complete()
         return other
 
     # ------------------------------------------------------------------ views
@@ -278,10 +300,7 @@ class Recommender:
         self._check_fitted()
         if self.placer_ is None:
             raise SchemaError("this recommender cannot place models without history (it has fewer than 3 models)")
-        side = (registry or self.resolver()).side_table(list(model_ids))
-        T = self.placer_.coordinates(side)
-        sub = self.subspace_
-        return sub.global_mean_ + T[:, :1] + sub.task_bias_[None, :] + T[:, 1:] @ sub.task_vectors_.T
+        return self.placer_.profiles((registry or self.resolver()).side_table(list(model_ids)))
 
     # ------------------------------------------------------------------ query
     def query(self, task: str | None = None, *, observed: Mapping[str, float] | None = None,

@@ -1,7 +1,7 @@
 """Cold models: place a model with no fine-tuning history into the transfer subspace from its side information.
 
-A model's subspace coordinates ``t_i = [b_i, u_i]`` (general transfer quality, task-specific direction) are
-predicted in stages, each a ridge regression fitted on the models that do have a history, each on what the
+A model's *profile* -- its standardised score on every fitted column, as the transfer subspace reconstructs
+it -- is predicted in stages, each a ridge regression fitted on the models that do have a history, each on what the
 previous stages left:
 
 1. **base**: the strongest simple predictor -- ImageNet top-1 with a per-kind intercept (top-1 compared
@@ -47,6 +47,8 @@ logger = logging.getLogger(__name__)
 Array = npt.NDArray[np.float64]
 ArchLookup = Callable[[Sequence[str]], tuple[Array, np.ndarray]]
 STAGES = ("base", "size", "archi2vec")
+#: what the placement predicts (saved with it): profiles over the fitted columns
+TARGETS = "profiles"
 #: placement regimes: models whose ImageNet top-1 is known, and the others (each chooses its own stages)
 REGIMES = ("top1", "no_top1")
 REGIME_LABELS = {"top1": "with a top-1", "no_top1": "without"}
@@ -107,35 +109,54 @@ def _catalogue_pca(n_components: int) -> tuple[Array, Array]:
 
 
 def ridge(X: Array, T: Array, l2: float) -> Array:
-    """Ridge coefficients with an unpenalised intercept (first row) from ``X`` (n, p) to ``T`` (n, q)."""
+    """Ridge coefficients with an unpenalised intercept (first row) from ``X`` (n, p) to ``T`` (n, q).
+
+    A NaN in ``T`` is a target that is not known: each column is fitted on the rows where it is finite (one
+    solve per pattern of known rows); a column known on no row gets NaN coefficients."""
     X = np.asarray(X, dtype=float)
     T = np.asarray(T, dtype=float)
     if X.shape[0] != T.shape[0]:
         raise SchemaError(f"features have {X.shape[0]} rows but targets have {T.shape[0]}")
     Xa = np.hstack([np.ones((len(X), 1)), X])
-    pen = np.r_[0.0, np.full(X.shape[1], l2)]
-    return np.linalg.solve(Xa.T @ Xa + np.diag(pen) + 1e-9 * np.eye(Xa.shape[1]), Xa.T @ T)
+    pen = np.diag(np.r_[0.0, np.full(X.shape[1], l2)]) + 1e-9 * np.eye(Xa.shape[1])
+    known = np.isfinite(T)
+    if known.all():
+        return np.linalg.solve(Xa.T @ Xa + pen, Xa.T @ T)
+    coef = np.full((Xa.shape[1], T.shape[1]), np.nan)
+    patterns, which = np.unique(known.T, axis=0, return_inverse=True)
+    for k, rows in enumerate(patterns):
+        cols = np.flatnonzero(which.ravel() == k)
+        if rows.any():
+            A = Xa[rows]
+            coef[:, cols] = np.linalg.solve(A.T @ A + pen, A.T @ T[np.ix_(rows, cols)])
+    return coef
 
 
 def apply_ridge(X: Array, coef: Array) -> Array:
     return np.hstack([np.ones((len(X), 1)), np.asarray(X, dtype=float)]) @ coef
 
 
-def profile_kendall(T_hat: Array, Z: Array, task_vectors: Array) -> float:
-    """Mean over tasks of Kendall tau between predicted profiles ``b + u . v_j`` and observed ``Z[:, j]``."""
+def profile_kendall(P: Array, Z: Array) -> float:
+    """Mean over columns of Kendall tau between predicted profiles ``P`` and observed ``Z`` (both (n, m),
+    NaN where unknown), on the rows where both are known."""
     from scipy.stats import kendalltau
 
-    P = T_hat[:, :1] + T_hat[:, 1:] @ task_vectors.T
     taus = []
     for j in range(Z.shape[1]):
-        ok = np.isfinite(Z[:, j])
+        ok = np.isfinite(Z[:, j]) & np.isfinite(P[:, j])
         if ok.sum() >= 3 and np.ptp(P[ok, j]) > 0:
             taus.append(kendalltau(P[ok, j], Z[ok, j]).statistic)
     return float(np.nanmean(taus)) if taus else -np.inf
 
 
 class ModelPlacer:
-    """Predict a model's subspace coordinates ``[b, u]`` from its side information (module docstring).
+    """Predict a model's profile over the fitted columns from its side information (module docstring).
+
+    The targets are profiles, not subspace coordinates: in a zoo whose histories are not all linked by
+    shared models, each part of the subspace has its own arbitrary rotation (:mod:`fennec.subspace.components`),
+    so coordinates of models of different parts cannot be regressed together, while each column's scores
+    can be, on the models the subspace determines there (the other cells are NaN targets). On one connected
+    history the two are the same fit: a profile is linear in the coordinates.
 
     Parameters
     ----------
@@ -158,31 +179,40 @@ class ModelPlacer:
         self.random_state = int(random_state)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, side: pd.DataFrame, targets: Array, *, task_vectors: Array, Z: Array,
-            arch_source: ArchSource | None = None, groups: Sequence[str] | None = None) -> ModelPlacer:
-        """Fit on the history's models: ``side`` (rows in model order), ``targets`` ``[b, u]`` (n, 1 + r),
-        ``task_vectors`` (m, r) and the standardised history ``Z`` (n, m; NaN where unmeasured).
+    def fit(self, side: pd.DataFrame, targets: Array, *, Z: Array, arch_source: ArchSource | None = None,
+            groups: Sequence[str] | None = None) -> ModelPlacer:
+        """Fit on the history's models: ``side`` (rows in model order), ``targets`` their reconstructed
+        profiles (n, m; NaN where the subspace does not determine a cell) and the standardised history ``Z``
+        (n, m; NaN where unmeasured).
 
         ``groups`` (each model's history, in a zoo of at least 3): the validation then holds out one group at a
         time, so a correction is kept only if it helps on the models of a campaign the fit has not seen."""
-        T = np.asarray(targets, dtype=float)
-        if len(side) != len(T):
-            raise SchemaError(f"side table has {len(side)} rows for {len(T)} models")
+        if len(side) != len(targets):
+            raise SchemaError(f"side table has {len(side)} rows for {len(targets)} models")
+        self.offset_, T = split_targets(targets)
         self.featurizer_ = SideFeaturizer().fit(side)
         self.arch_source_ = (arch_source or catalogue_source()) if self.use_archi2vec else None
         blocks = self._blocks(side, fit=True)
         regimes = regime_of(side)
-        self.selection_ = self._select(blocks, T, np.asarray(task_vectors, float), np.asarray(Z, float), groups,
-                                       regimes)
+        self.selection_ = self._select(blocks, T, np.asarray(Z, float), groups, regimes)
         best = best_choices(self.selection_)
         self.penalties_ = {r: choice[1:] for r, choice in best.items()}
         self.pools_ = {r: choice[0] for r, choice in best.items()}
-        self.coefs_ = {}
-        for r, (pool, *pens) in best.items():
-            rows = training_rows(regimes, r, pool)
-            self.coefs_[r] = self._fit_stages([B[rows] for B in blocks], T[rows], pens)[0]
+        self.coefs_ = {r: self._regime_coefs(blocks, T, regimes, r, pool, pens) for r, (pool, *pens) in best.items()}
+        if self.oof_ is not None:  # a column no training fold could predict: the in-sample placement
+            self.oof_ = np.where(np.isfinite(self.oof_), self.oof_, self._predict(blocks, regimes))
         logger.info("cold-model placement: %s", describe(self.penalties_, self.pools_, self.selection_))
         return self
+
+    def _regime_coefs(self, blocks, T, regimes, regime, pool, pens) -> list:
+        """A regime's stage coefficients, fitted on its pool; a column its own models do not reach (a part of
+        the zoo with none of them) is fitted on every model."""
+        rows = training_rows(regimes, regime, pool)
+        coefs = self._fit_stages([B[rows] for B in blocks], T[rows], pens)[0]
+        if rows.all():
+            return coefs
+        full = self._fit_stages(blocks, T, pens)[0]
+        return [None if c is None else np.where(np.isfinite(c), c, f) for c, f in zip(coefs, full, strict=True)]
 
     def _blocks(self, side: pd.DataFrame, *, fit: bool = False) -> list[Array]:
         return [*self.featurizer_.blocks(side), self._arch_features(side, fit=fit)]
@@ -217,7 +247,7 @@ class ModelPlacer:
     def _apply_stages(blocks: list[Array], coefs: list) -> Array:
         return sum(apply_ridge(B, c) for B, c in zip(blocks, coefs, strict=True) if c is not None)
 
-    def _select(self, blocks, T, V, Z, groups, regimes) -> list[dict]:
+    def _select(self, blocks, T, Z, groups, regimes) -> list[dict]:
         """One row per (regime, penalties): the cv Kendall on that regime's held-out models."""
         n = len(T)
         if n < 6:  # too few models to validate: the base stage alone, most regularised
@@ -233,18 +263,19 @@ class ModelPlacer:
         for r in REGIMES:
             Zr = np.where((regimes == r)[:, None], Z, np.nan)
             rows += [{"regime": r, "pool": key[0], **dict(zip(STAGES, key[1:], strict=True)),
-                      "kendall": profile_kendall(P, Zr, V)} for key, P in preds.items()]
+                      "kendall": profile_kendall(join_targets(self.offset_, P), Zr)} for key, P in preds.items()]
         best = best_choices(rows)
-        # out-of-fold coordinates of the chosen placement, by random folds (what side information says about
+        # out-of-fold profiles of the chosen placement, by random folds (what side information says about
         # a model whose campaign the fit did see: the shrinkage prior of history models)
         oof = self._cross_predict(blocks, T, random_folds, sorted(set(best.values())), regimes) if grouped else preds
-        self.oof_ = np.zeros_like(T)
+        chosen = np.zeros_like(T)
         for r, key in best.items():
-            self.oof_[regimes == r] = oof[key][regimes == r]
+            chosen[regimes == r] = oof[key][regimes == r]
+        self.oof_ = join_targets(self.offset_, chosen)
         return rows
 
     def _cross_predict(self, blocks, T, folds, grid, regimes) -> dict:
-        """Out-of-fold coordinates of every model for every choice ``(pool, *penalties)``: each model predicted
+        """Out-of-fold profiles of every model for every choice ``(pool, *penalties)``: each model predicted
         by its regime's placement fitted on the other folds."""
         preds = {key: np.zeros_like(T) for key in grid}
         for f in np.unique(folds):
@@ -266,33 +297,36 @@ class ModelPlacer:
 
     @property
     def out_of_fold_(self) -> Array | None:
-        """Cross-validated coordinates ``[b, u]`` of the training models (each predicted by a fit that did not
+        """Cross-validated profiles of the training models (each predicted by a fit that did not
         see it): what side information alone says about a history model. None with fewer than 6 models."""
         self._check_fitted()
         return self.oof_
 
-    def coordinates(self, side: pd.DataFrame) -> Array:
-        """Predicted ``[b, u]`` (n, 1 + r) of the rows of ``side``; each row depends on that row alone."""
+    def profiles(self, side: pd.DataFrame) -> Array:
+        """Predicted profiles (n, m) of the rows of ``side``; each row depends on that row alone."""
         self._check_fitted()
         arch = any(c[2] is not None for c in self.coefs_.values())
         blocks = [*self.featurizer_.blocks(side), self._arch_features(side) if arch else np.zeros((len(side), 0))]
-        regimes = regime_of(side)
-        out = np.zeros((len(side), next(iter(self.coefs_.values()))[0].shape[1]))
+        return self._predict(blocks, regime_of(side))
+
+    def _predict(self, blocks: list[Array], regimes: np.ndarray) -> Array:
+        out = np.zeros((len(regimes), next(iter(self.coefs_.values()))[0].shape[1]))
         for r, coefs in self.coefs_.items():
             rows = regimes == r
             if rows.any():
                 out[rows] = self._apply_stages([B[rows] for B in blocks], coefs)
-        return out
+        return join_targets(self.offset_, out)
 
     # ------------------------------------------------------------------ persistence (no pickle)
     def to_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         self._check_fitted()
-        params = {"stages": list(STAGES), "featurizer": self.featurizer_.to_state(),
+        params = {"stages": list(STAGES), "targets": TARGETS, "featurizer": self.featurizer_.to_state(),
                   "use_archi2vec": self.use_archi2vec, "pools": dict(self.pools_),
                   "penalties": {r: [None if np.isinf(p) else p for p in pens] for r, pens in self.penalties_.items()}}
         arrays = {f"{r}.coef{i}": c for r, coefs in self.coefs_.items() for i, c in enumerate(coefs) if c is not None}
         if self.oof_ is not None:
             arrays["oof"] = self.oof_
+        arrays["offset"] = self.offset_
         if any(c[2] is not None for c in self.coefs_.values()):
             src = self.arch_source_
             arrays.update({"pca_mean": np.asarray(src.pca_mean), "pca_components": np.asarray(src.pca_components),
@@ -301,8 +335,10 @@ class ModelPlacer:
 
     @classmethod
     def from_state(cls, params: dict, arrays: dict[str, np.ndarray], *, lookup: ArchLookup | None = None) -> ModelPlacer:
-        if list(params.get("stages", ())) != list(STAGES) or not isinstance(params.get("penalties"), dict):
-            raise SchemaError("the cold-model placement was saved by an older Fennec (other stages); refit it")
+        if (list(params.get("stages", ())) != list(STAGES) or not isinstance(params.get("penalties"), dict)
+                or params.get("targets") != TARGETS):
+            raise SchemaError("the cold-model placement was saved by an older Fennec (other stages or subspace "
+                              "coordinates instead of profiles); refit it")
         placer = cls(use_archi2vec=params["use_archi2vec"])
         placer.featurizer_ = SideFeaturizer.from_state(params["featurizer"])
         placer.penalties_ = {r: tuple(np.inf if p is None else float(p) for p in pens)
@@ -310,11 +346,32 @@ class ModelPlacer:
         placer.pools_ = {r: str(params.get("pools", {}).get(r, POOLS[0])) for r in placer.penalties_}
         placer.coefs_ = {r: [arrays.get(f"{r}.coef{i}") for i in range(len(STAGES))] for r in placer.penalties_}
         placer.oof_ = arrays.get("oof")
+        placer.offset_ = arrays["offset"]
         placer.arch_source_ = None
         if "arch_scale" in arrays:
             placer.arch_source_ = ArchSource(lookup or catalogue_vectors, arrays["pca_mean"], arrays["pca_components"])
             placer.arch_scale_ = float(arrays["arch_scale"][0])
         return placer
+
+
+def split_targets(profiles: Array) -> tuple[Array, Array]:
+    """``(offset, targets)``: a profile (n, m; NaN where unknown) as each column's mean, plus each model's
+    general quality -- its mean centred score over the columns where it is known -- plus the rest.
+
+    The quality (first target column) is known for every model and is learnt from all of them; the rest of a
+    column only from the models it is known on. On complete profiles this changes nothing (every stage is
+    linear in its targets); in a zoo of unlinked parts it lets a part's columns borrow the quality every part
+    shows (a pre-training kind its own models lack, for instance)."""
+    T = np.asarray(profiles, dtype=float)
+    offset = np.nanmean(T, axis=0)
+    centred = T - offset
+    quality = np.nanmean(centred, axis=1)
+    return offset, np.hstack([quality[:, None], centred - quality[:, None]])
+
+
+def join_targets(offset: Array, targets: Array) -> Array:
+    """The profiles (n, m) back from :func:`split_targets`'s form."""
+    return offset + targets[:, :1] + targets[:, 1:]
 
 
 def regime_of(side: pd.DataFrame) -> np.ndarray:
