@@ -62,19 +62,24 @@ def btune_cmd(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Progress bars on stderr.")] = True,
 ) -> None:
     """Fine-tune a target model with the top-K ranked models as teachers (B-Tuning), or plainly (--baseline)."""
-    from tqdm.contrib.logging import logging_redirect_tqdm
-
-    from fennec.train import BTuningConfig
-
     given = {"top_k": top_k, "temperature": temperature, "tradeoff": tradeoff, "lr_backbone": lr_backbone,
              "lr_head": lr_head, "momentum": momentum, "nesterov": nesterov, "weight_decay": weight_decay,
              "epochs": epochs, "batch_size": batch_size, "val_fraction": val_fraction, "seed": seed,
              "patience": patience, "image_size": image_size, "num_threads": threads}
-    given = {k: v for k, v in given.items() if v is not None}
     inputs: dict[str, Any] = {"target": target, "teachers_from": str(teachers_from) if teachers_from else None,
                               "teachers": teachers, "data": str(data.resolve()) if data else None,
                               "example_task": example_task, "per_class": per_class, "data_seed": data_seed,
                               "task_id": task_id, "baseline": baseline}
+    config, inputs = _settings(out, resume, {k: v for k, v in given.items() if v is not None}, inputs)
+    common = {"config": config, "run_dir": out, "resume": resume, "overwrite": overwrite,
+              "task_id": inputs["task_id"], "progress": progress, "inputs": inputs}
+    _report(_run(out, inputs, _load_data(inputs), cache_dir, common))
+
+
+def _settings(out: Path, resume: bool, given: dict[str, Any], inputs: dict[str, Any]):
+    """The run's configuration and inputs (a resumed run's saved ones where not given again), checked."""
+    from fennec.train import BTuningConfig
+
     base = BTuningConfig()
     if resume:
         saved = _saved_run(out)
@@ -84,25 +89,27 @@ def btune_cmd(
             if inputs[key] in (None, default) and saved["inputs"].get(key) is not None:
                 inputs[key] = saved["inputs"][key]
         base = BTuningConfig.from_dict(saved["config"])
-    config = base.replace(**given)
-    target, baseline = inputs["target"], bool(inputs["baseline"])
-    if not target:
+    if not inputs["target"]:
         raise typer.BadParameter("--target is required (a timm name, ARCH@weights.pth or efficientnet-lite0/1/2)")
     if (inputs["data"] is None) == (inputs["example_task"] is None):
         raise typer.BadParameter("give exactly one of --data DIR or --example-task NAME")
-    if baseline:
+    if inputs["baseline"]:
         if inputs["teachers_from"] or inputs["teachers"]:
             typer.echo("note: --baseline fine-tunes without teachers; --teachers-from/--teachers are ignored",
                        err=True)
     elif (inputs["teachers_from"] is None) == (inputs["teachers"] is None):
         raise typer.BadParameter("give exactly one of --teachers-from RANKING.csv or --teachers A,B,C "
                                  "(or --baseline for plain fine-tuning)")
-    train_data = _load_data(inputs)
-    common = {"config": config, "run_dir": out, "resume": resume, "overwrite": overwrite,
-              "task_id": inputs["task_id"], "progress": progress, "inputs": inputs}
+    return base.replace(**given), inputs
+
+
+def _run(out: Path, inputs: dict[str, Any], train_data: Any, cache_dir: Path | None, common: dict[str, Any]):
+    """The tuning itself; Ctrl-C says what was saved and exits 130."""
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     try:
         with logging_redirect_tqdm():
-            result = _call(target, baseline, inputs, train_data, cache_dir, common)
+            return _call(inputs["target"], bool(inputs["baseline"]), inputs, train_data, cache_dir, common)
     except KeyboardInterrupt:
         if (out / "checkpoints" / "last.safetensors").is_file():
             typer.echo(f"the last finished epoch is saved; continue with: fennec btune --out {out} --resume",
@@ -110,7 +117,6 @@ def btune_cmd(
         else:
             typer.echo("stopped before the first epoch finished; nothing saved", err=True)
         raise typer.Exit(130) from None
-    _report(result)
 
 
 def _call(target: str, baseline: bool, inputs: dict[str, Any], train_data: Any, cache_dir: Path | None,
