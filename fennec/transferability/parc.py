@@ -118,13 +118,20 @@ def parc(
         tile = min(tile, LOOKUP_PAIRS)
         streamed = _tiles(bounds, tile, same=not keep_same, width=LOOKUP_WIDTH)
         less_sum, eq_sum, b_on_kept, tie_streamed = _count_lookup(r, streamed, kept, tile)
-    # Rank sum of the kept group (mid-ranks): within-group part + values of the other group below.
-    # Everything doubled to stay in exact integers.
-    n_kept = kept.values.size
-    rank_sum_kept_x2 = n_kept * (n_kept + 1) + 2 * less_sum + eq_sum
-    rank_sum_diff_x2 = rank_sum_kept_x2 if not keep_same else m * (m + 1) - rank_sum_kept_x2
     t_all = (kept.counts + b_on_kept).astype(np.float64)
     tie_term = float(np.sum(t_all**3 - t_all)) + tie_streamed
+    return _rho_x100(kept.values.size, less_sum, eq_sum, tie_term, keep_same=keep_same, m=m, n_same=n_same)
+
+
+def _rho_x100(n_kept: int, less_sum: int, eq_sum: int, tie_term: float, *, keep_same: bool, m: int,
+              n_same: int) -> float:
+    """100 x Spearman's rho between pair distance and "different class" from the kept group's rank sum.
+
+    Rank sum of the kept group (mid-ranks): its within-group part plus the values of the other group below
+    (``less_sum``) and equal (``eq_sum``); everything doubled to stay in exact integers."""
+    n_diff = m - n_same
+    rank_sum_kept_x2 = n_kept * (n_kept + 1) + 2 * less_sum + eq_sum
+    rank_sum_diff_x2 = rank_sum_kept_x2 if not keep_same else m * (m + 1) - rank_sum_kept_x2
     num_x2 = rank_sum_diff_x2 - n_diff * (m + 1)  # 2·(S − n_diff·r̄)
     var_ranks = (m**3 - m - tie_term) / 12.0  # Σ(r − r̄)²
     denom = math.sqrt(var_ranks * n_diff * n_same / m) if n_diff else 0.0
