@@ -160,8 +160,7 @@ class Recommender:
         a column of two unlinked parts of a zoo) take the model's side-information profile."""
         rec = self.subspace_.reconstruct()
         if self.identified_ is not None:
-            placer = self.placer_
-            side = placer.profiles(self.resolver().side_table(self.model_ids)) if placer is not None else None
+            side = self.profiles(self.model_ids) if self.placer_ is not None else None
             rec = np.where(self.identified_, rec, side if side is not None else np.nan)
             if side is None:  # no placement: the column's mean over the models it does determine
                 rec = np.where(np.isfinite(rec), rec, np.nanmean(rec, axis=0, keepdims=True))
